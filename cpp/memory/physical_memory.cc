@@ -1,0 +1,40 @@
+#include "memory/physical_memory.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace parasight {
+
+size_t PhysicalMemory::readMany(const uint64_t* addrs, size_t count, size_t itemSize, uint8_t* out, uint8_t* ok) {
+  size_t good = 0;
+  for (size_t i = 0; i < count; i++) {
+    Error err;
+    uint8_t* dst = out + i * itemSize;
+    if (read(addrs[i], dst, itemSize, &err) == itemSize) {
+      ok[i] = 1;
+      good++;
+    } else {
+      ok[i] = 0;
+      std::memset(dst, 0, itemSize);
+    }
+  }
+  return good;
+}
+
+long PhysicalMemory::findRange(uint64_t pa) const {
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), pa,
+                             [](uint64_t a, const PhysRange& r) { return a < r.start; });
+  if (it == ranges_.begin()) return -1;
+  --it;
+  return pa < it->end() ? static_cast<long>(it - ranges_.begin()) : -1;
+}
+
+Error PhysicalMemory::missing(uint64_t pa) const {
+  if (pa >= end()) {
+    return Error::make(Errc::kOutOfRange, pa, "physical address " + hex(pa) + " is past the end (" + hex(end()) + ") of " +
+                                              origin());
+  }
+  return Error::make(Errc::kHole, pa, "physical address " + hex(pa) + " is in a hole of " + origin());
+}
+
+}  // namespace parasight

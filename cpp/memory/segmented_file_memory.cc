@@ -1,0 +1,80 @@
+#include "memory/segmented_file_memory.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "memory/fault_guard.h"
+
+namespace parasight {
+
+std::unique_ptr<SegmentedFileMemory> SegmentedFileMemory::create(const char* kind, std::unique_ptr<MappedFile> file,
+                                                                  std::vector<FileSegment> segments, bool stable,
+                                                                  Error* err) {
+  std::sort(segments.begin(), segments.end(),
+            [](const FileSegment& a, const FileSegment& b) { return a.physStart < b.physStart; });
+  segments.erase(std::remove_if(segments.begin(), segments.end(), [](const FileSegment& s) { return s.length == 0; }),
+                 segments.end());
+  for (size_t i = 0; i < segments.size(); i++) {
+    const FileSegment& s = segments[i];
+    if (s.fileOffset > file->size() || s.length > file->size() - s.fileOffset) {
+      *err = Error::make(Errc::kFormat, s.physStart,
+                         file->path() + ": segment for physical " + hex(s.physStart) + " (+" + hex(s.length) +
+                             ") at file offset " + hex(s.fileOffset) + " runs past the end of the file (" +
+                             hex(file->size()) + " bytes): truncated image?");
+      return nullptr;
+    }
+    if (s.physStart + s.length < s.physStart) {
+      *err = Error::make(Errc::kFormat, s.physStart, file->path() + ": segment wraps the physical address space");
+      return nullptr;
+    }
+    if (i > 0 && segments[i - 1].physStart + segments[i - 1].length > s.physStart) {
+      *err = Error::make(Errc::kFormat, s.physStart,
+                         file->path() + ": segments overlap at physical " + hex(s.physStart));
+      return nullptr;
+    }
+  }
+  std::unique_ptr<SegmentedFileMemory> mem(new SegmentedFileMemory());  // private constructor
+  mem->kind_ = kind;
+  mem->file_ = std::move(file);
+  mem->stable_ = stable;
+  for (const FileSegment& s : segments) mem->ranges_.push_back({s.physStart, s.length});
+  mem->segments_ = std::move(segments);
+  return mem;
+}
+
+size_t SegmentedFileMemory::read(uint64_t pa, void* dst, size_t len, Error* err) {
+  auto* out = static_cast<uint8_t*>(dst);
+  size_t done = 0;
+  while (done < len) {
+    uint64_t at = pa + done;
+    long idx = findRange(at);
+    if (idx < 0) {
+      if (err) *err = missing(at);
+      return done;
+    }
+    const FileSegment& s = segments_[static_cast<size_t>(idx)];
+    uint64_t within = at - s.physStart;
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(len - done, s.length - within));
+    if (!guardedCopy(out + done, file_->data() + s.fileOffset + within, chunk)) {
+      if (err) {
+        *err = Error::make(Errc::kSourceGone, at,
+                           file_->path() + ": file shrank while mapped (now " + hex(file_->currentSize()) +
+                               " bytes); cannot read physical " + hex(at));
+      }
+      return done;
+    }
+    done += chunk;
+  }
+  return done;
+}
+
+const uint8_t* SegmentedFileMemory::direct(uint64_t pa, size_t len) const {
+  if (!stable_) return nullptr;
+  long idx = findRange(pa);
+  if (idx < 0) return nullptr;
+  const FileSegment& s = segments_[static_cast<size_t>(idx)];
+  if (pa - s.physStart + len > s.length) return nullptr;
+  return file_->data() + s.fileOffset + (pa - s.physStart);
+}
+
+}  // namespace parasight

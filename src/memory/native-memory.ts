@@ -1,0 +1,19 @@
+/** The memory_* slice of the native addon (cpp/binding/memory_binding.cc and the source openers). */
+import type { NativeHandle } from '../native.js';
+
+export interface NativeMemoryInfo {
+  kind: string;
+  origin: string;
+  end: bigint;
+  /** [start0, length0, start1, length1, ...] */
+  ranges: BigUint64Array;
+}
+
+export interface NativeMemory {
+  memory_open_raw(path: string): NativeHandle;
+  memory_close(handle: NativeHandle): void;
+  memory_info(handle: NativeHandle): NativeMemoryInfo;
+  memory_read(handle: NativeHandle, address: bigint, dst: Uint8Array, partial: boolean): number;
+  memory_read_many(handle: NativeHandle, addrs: BigUint64Array, itemSize: number, out: Uint8Array, ok: Uint8Array): number;
+  memory_views(handle: NativeHandle): Array<[bigint, ArrayBuffer]>;
+}
