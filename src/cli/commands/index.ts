@@ -1,0 +1,5 @@
+/** Every CLI command, in the order `parasight --help` lists them. One import per command file. */
+import type { Command } from '../command.js';
+import { demo } from './demo.js';
+
+export const commands: Command[] = [demo];
