@@ -1,0 +1,24 @@
+// xz_decompress(data: Uint8Array, maxOut: number) → Buffer
+#include "binding/convert.h"
+#include "binding/registry.h"
+#include "compress/xz.h"
+
+namespace parasight::binding {
+namespace {
+
+Napi::Value XzDecompress(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throwBadArgument(info.Env(), "data must be a Uint8Array");
+  }
+  auto in = info[0].As<Napi::Uint8Array>();
+  uint64_t maxOut = toU64(info[1], "maxOut");
+  std::vector<uint8_t> out;
+  Error err;
+  if (!xzDecompress(in.Data(), in.ByteLength(), static_cast<size_t>(maxOut), &out, &err)) throwError(info.Env(), err);
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+}
+
+Registrar reg("xz_decompress", XzDecompress);
+
+}  // namespace
+}  // namespace parasight::binding
