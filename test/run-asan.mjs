@@ -10,6 +10,13 @@ function gccFile(name) {
 const build = spawnSync('npm', ['run', 'build:native:asan'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
+// Guard against a silently uninstrumented build (flags dropped by the build tool): the run would prove nothing.
+const nm = spawnSync('nm', ['-D', 'build-asan/Release/parasight.node'], { encoding: 'utf8' });
+if (!nm.stdout.includes('__asan_report')) {
+  console.error('build-asan/Release/parasight.node is not instrumented with AddressSanitizer');
+  process.exit(1);
+}
+
 const suites = process.argv.slice(2);
 const env = {
   ...process.env,
