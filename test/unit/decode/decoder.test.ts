@@ -7,6 +7,7 @@ import {
   LINKTYPE_ETHERNET,
   LINKTYPE_RAW,
   MALFORMED_REASONS,
+  type MalformedReason,
 } from '../../../src/decode/packet.js';
 import { formatAddress } from '../../../src/decode/address.js';
 import { buildFrame } from '../../fixtures/packets/frames.js';
@@ -86,7 +87,7 @@ describe('IPv6', () => {
 
 describe('malformed frames are counted, never thrown', () => {
   const tcp = buildFrame({ src: '10.0.0.2', dst: '10.0.0.3', proto: 'tcp', sport: 1, dport: 2, flags: 'S' });
-  const cases: Array<[string, Uint8Array, number]> = [
+  const cases: Array<[MalformedReason, Uint8Array, number]> = [
     ['truncated-ethernet', tcp, 10],
     ['truncated-vlan', buildFrame({ vlans: [5], src: '10.0.0.2', dst: '10.0.0.3', proto: 'udp' }), 16],
     ['truncated-ipv4', tcp, 30],
