@@ -1,0 +1,176 @@
+/**
+ * Comparison of a snapshot with the stored normal value, and the recording of a new normal value.
+ *
+ * Risks:
+ * - extra / missing file: code → high, data → low; an extra memfd file: executable → high, else medium;
+ * - a file mapped after deletion that the baseline did not show deleted: code → high, data → medium;
+ * - a file the baseline saw as data now mapped executable → high;
+ * - content hash differs from this version's baseline or a preset: code → high, data → medium; from the previous
+ *   app version's baseline (a fallback: upgrades change files legitimately): code → medium, data → low;
+ * - more anonymous executable mappings in a process than the policy allows (default: the most the clean recording
+ *   showed in one process — JIT runtimes have some) → high;
+ * - a file whose content could not be read for hashing → low ("unverified").
+ */
+import { classifyFile, maxRisk, riskAtLeast } from './classify.js';
+import { anonExecEntries, fileRecord, fileUses, type FileProbe, type FileUse } from './collect.js';
+import type { Digest } from './digest.js';
+import { featureValue, pathList } from './feature.js';
+import type {
+  BaselinePolicy,
+  BaselineRecord,
+  Comparison,
+  FeatureValue,
+  FileRecord,
+  Finding,
+  Risk,
+  Snapshot,
+} from './types.js';
+import { defaultPolicy } from './types.js';
+
+export interface CompareContext {
+  digest: Digest;
+  probe: FileProbe;
+  /** Compare content hashes of the mapped files (default true). */
+  hashFiles?: boolean;
+  /** Baseline of the previous app version on the same OS and device (hash fallback). */
+  previous?: BaselineRecord;
+  /** Known-good content hashes by path ("algo:hex"), e.g. shipped with a product release. */
+  preset?: ReadonlyMap<string, string>;
+}
+
+export function snapshotFeature(s: Snapshot, digest: Digest): FeatureValue {
+  const key = { app: s.app, appVersion: s.appVersion.version, osVersion: s.env.osVersion, deviceModel: s.env.deviceModel };
+  return featureValue(key, pathList(s.processes), digest);
+}
+
+export function buildRecord(
+  s: Snapshot,
+  ctx: Pick<CompareContext, 'digest' | 'probe' | 'hashFiles'>,
+  policy: BaselinePolicy = defaultPolicy,
+  source: BaselineRecord['source'] = 'record',
+): BaselineRecord {
+  const uses = fileUses(s.processes);
+  const feature = snapshotFeature(s, ctx.digest);
+  const files: FileRecord[] = feature.paths.map((p) => fileRecord(uses.get(p)!, ctx.probe, ctx.hashFiles !== false));
+  const anonExecMax = Math.max(0, ...s.processes.map((p) => anonExecEntries(p).length));
+  return { feature, files, anonExecMax, policy, appVersionInfo: s.appVersion, recordedAt: s.collectedAt, source };
+}
+
+function algoOf(h: string): string {
+  return h.slice(0, h.indexOf(':'));
+}
+
+function fileFinding(kind: Finding['kind'], risk: Risk, u: FileUse, code: boolean, why: Finding['why'], reason: string): Finding {
+  return { kind, risk, path: u.name, code, why, pids: u.pids, reason, ranges: u.ranges };
+}
+
+export function compare(s: Snapshot, baseline: BaselineRecord | undefined, ctx: CompareContext): Comparison {
+  const current = snapshotFeature(s, ctx.digest);
+  if (!baseline) return { baseline, current, samePaths: false, findings: [], risk: 'none' };
+  const uses = fileUses(s.processes);
+  const known = new Map(baseline.files.map((f) => [f.path, f]));
+  const findings: Finding[] = [];
+  const samePaths =
+    algoOf(current.pathHash) === algoOf(baseline.feature.pathHash)
+      ? current.pathHash === baseline.feature.pathHash
+      : current.paths.join('\n') === baseline.feature.paths.join('\n');
+
+  for (const u of uses.values()) {
+    const b = known.get(u.name);
+    if (!b) {
+      if (u.entry.kind === 'memfd') {
+        findings.push(fileFinding('memfd', u.exec ? 'high' : 'medium', u, u.exec, u.exec ? 'exec-mapping' : 'data',
+          `memfd file ${u.name} (no file on disk) mapped${u.exec ? ' executable' : ''}; not in the baseline`));
+        continue;
+      }
+      const c = classifyFile(u.name, u.exec, () => ctx.probe.isElf(u));
+      findings.push(fileFinding('extra', c.code ? 'high' : 'low', u, c.code, c.why,
+        `${c.code ? 'code' : 'data'} file ${u.name} mapped${u.deleted ? ' (deleted on disk)' : ''}; not in the baseline`));
+      continue;
+    }
+    if (u.exec && !b.exec) {
+      findings.push(fileFinding(u.entry.kind === 'memfd' ? 'memfd' : 'extra', 'high', u, true, 'exec-mapping',
+        `${u.name} is mapped executable; the baseline only saw it as data`));
+    }
+    if (u.deleted && !b.deleted) {
+      findings.push(fileFinding('deleted', b.code || u.exec ? 'high' : 'medium', u, b.code || u.exec, b.why,
+        `${u.name} is mapped but was deleted or replaced on disk since it was loaded`));
+    }
+  }
+
+  for (const b of baseline.files) {
+    if (uses.has(b.path)) continue;
+    findings.push({ kind: 'missing', risk: b.code ? 'high' : 'low', path: b.path, code: b.code, why: b.why, pids: [],
+      reason: `${b.code ? 'code' : 'data'} file ${b.path} of the baseline is not mapped by any process` });
+  }
+
+  if (ctx.hashFiles !== false) findings.push(...hashFindings(uses, baseline, ctx));
+  findings.push(...anonExecFindings(s, baseline));
+  addSha256(findings, uses, ctx.probe);
+  return { baseline, current, samePaths, findings, risk: maxRisk(findings.map((f) => f.risk)) };
+}
+
+function hashFindings(uses: Map<string, FileUse>, baseline: BaselineRecord, ctx: CompareContext): Finding[] {
+  const out: Finding[] = [];
+  const algo = ctx.digest.algo;
+  const prev = new Map((ctx.previous?.files ?? []).map((f) => [f.path, f]));
+  let otherAlgo = 0;
+  for (const b of baseline.files) {
+    const u = uses.get(b.path);
+    if (!u) continue;
+    let expected: string | undefined;
+    let from: Finding['hashFrom'];
+    if (b.hash !== undefined && algoOf(b.hash) === algo) [expected, from] = [b.hash, 'baseline'];
+    else if (ctx.preset?.get(b.path) !== undefined && algoOf(ctx.preset.get(b.path)!) === algo)
+      [expected, from] = [ctx.preset.get(b.path), 'preset'];
+    else if (prev.get(b.path)?.hash !== undefined && algoOf(prev.get(b.path)!.hash!) === algo)
+      [expected, from] = [prev.get(b.path)!.hash, 'previous-version'];
+    if (expected === undefined) {
+      if (b.hash !== undefined) otherAlgo++;
+      continue;
+    }
+    const actual = ctx.probe.hash(u);
+    if (!actual) {
+      out.push({ kind: 'unverified', risk: 'low', path: b.path, code: b.code, why: b.why, pids: u.pids,
+        reason: `content of ${b.path} could not be read to verify its hash`, expectedHash: expected, hashFrom: from });
+      continue;
+    }
+    if (actual.hash === expected) continue;
+    const strong = from !== 'previous-version';
+    const risk: Risk = b.code ? (strong ? 'high' : 'medium') : strong ? 'medium' : 'low';
+    out.push({ kind: 'tampered', risk, path: b.path, code: b.code, why: b.why, pids: u.pids, ranges: u.ranges,
+      reason: `${b.code ? 'code' : 'data'} file ${b.path} has the same path but different content than ` +
+        (from === 'baseline' ? 'in the baseline' : from === 'preset' ? 'the preset says' : 'in the previous app version'),
+      expectedHash: expected, actualHash: actual.hash, hashFrom: from });
+  }
+  if (otherAlgo > 0) {
+    out.push({ kind: 'unverified', risk: 'low', path: '', code: false, why: 'data', pids: [],
+      reason: `${otherAlgo} file hash(es) of the baseline use another algorithm than ${algo}: record the baseline again` });
+  }
+  return out;
+}
+
+function anonExecFindings(s: Snapshot, baseline: BaselineRecord): Finding[] {
+  const policy = baseline.policy.anonExec;
+  if (policy === 'any') return [];
+  const allowed = policy === 'baseline' ? baseline.anonExecMax : policy;
+  const out: Finding[] = [];
+  for (const p of s.processes) {
+    const anon = anonExecEntries(p);
+    if (anon.length <= allowed) continue;
+    out.push({ kind: 'anon-exec', risk: 'high', path: '', code: true, why: 'anonymous', pids: [p.pid],
+      reason: `pid ${p.pid} has ${anon.length} anonymous executable mapping(s); normal for this app: ${allowed}`,
+      ranges: anon.slice(0, 8).map((e) => ({ pid: p.pid, start: e.start, end: e.end, perms: e.perms })) });
+  }
+  return out;
+}
+
+/** Adds SHA-256 of the file to findings worth an analyst's look (medium and up, with content reachable). */
+export function addSha256(findings: Finding[], uses: Map<string, FileUse>, probe: FileProbe): void {
+  for (const f of findings) {
+    if (!riskAtLeast(f.risk, 'medium') || f.path === '' || f.kind === 'missing') continue;
+    const u = uses.get(f.path);
+    const h = u ? probe.sha256(u) : undefined;
+    if (h) f.sha256 = h;
+  }
+}
