@@ -40,6 +40,7 @@ void throwError(Napi::Env env, const Error& err, const std::string& source) {
     props.Set("entry", fromU64(env, err.entry));
     props.Set("entryAddress", fromU64(env, err.entryAddress));
   }
+  if (err.fileOffset >= 0) props.Set("offset", Napi::Number::New(env, static_cast<double>(err.fileOffset)));
   std::string message = err.detail.empty() ? errcName(err.code) : err.detail;
   auto* holder = env.GetInstanceData<ErrorClassRef>();
   if (holder != nullptr && !holder->ref.IsEmpty()) {

@@ -6,6 +6,8 @@
 
 namespace parasight {
 
+std::string hex(uint64_t value);
+
 enum class Errc : uint8_t {
   kOk = 0,
   kHole,            // physical address inside the source's span but not backed by any range
@@ -32,6 +34,7 @@ struct Error {
   int level = -1;             // paging level of a translation fault (5..1), -1 when not a translation
   uint64_t entry = 0;         // raw paging entry that stopped the walk
   uint64_t entryAddress = 0;  // physical address that entry was read from
+  int64_t fileOffset = -1;    // file formats: offset in the file where the problem was found, -1 when none
   std::string detail;
 
   explicit operator bool() const { return code != Errc::kOk; }
@@ -43,8 +46,12 @@ struct Error {
     e.detail = std::move(detail);
     return e;
   }
+  // A malformed file: FORMAT error naming the file, the offset and what was expected there.
+  static Error format(const std::string& path, uint64_t offset, const std::string& what) {
+    Error e = make(Errc::kFormat, 0, path + ": at file offset " + hex(offset) + ": " + what);
+    e.fileOffset = static_cast<int64_t>(offset);
+    return e;
+  }
 };
-
-std::string hex(uint64_t value);
 
 }  // namespace parasight

@@ -21,6 +21,25 @@ size_t PhysicalMemory::readMany(const uint64_t* addrs, size_t count, size_t item
   return good;
 }
 
+bool PhysicalMemory::residentRanges(uint64_t pa, uint64_t len, std::vector<PhysRange>* out, Error* err) {
+  (void)err;
+  for (const PhysRange& r : ranges_) appendClipped(r.start, r.end(), pa, len, out);
+  return true;
+}
+
+void PhysicalMemory::appendClipped(uint64_t start, uint64_t end, uint64_t pa, uint64_t len,
+                                   std::vector<PhysRange>* out) {
+  uint64_t limit = pa + len < pa ? ~0ull : pa + len;
+  uint64_t s = std::max(start, pa);
+  uint64_t e = std::min(end, limit);
+  if (s >= e) return;
+  if (!out->empty() && out->back().end() == s) {
+    out->back().length += e - s;
+  } else {
+    out->push_back({s, e - s});
+  }
+}
+
 long PhysicalMemory::findRange(uint64_t pa) const {
   auto it = std::upper_bound(ranges_.begin(), ranges_.end(), pa,
                              [](uint64_t a, const PhysRange& r) { return a < r.start; });

@@ -49,6 +49,11 @@ class PhysicalMemory {
   // Sources with a per-call cost (process_vm_readv) override this to batch syscalls.
   virtual size_t readMany(const uint64_t* addrs, size_t count, size_t itemSize, uint8_t* out, uint8_t* ok);
 
+  // Appends to `out` the guest-physical ranges inside [pa, pa + len) whose bytes exist in host memory or swap right
+  // now. Reading anything else of a live source makes the host allocate it (it reads as zeros): whole-RAM scans
+  // must read only these. Default: every backed range (a static image allocates nothing when read).
+  virtual bool residentRanges(uint64_t pa, uint64_t len, std::vector<PhysRange>* out, Error* err);
+
   // Index of the range holding pa, or -1.
   long findRange(uint64_t pa) const;
   // Error describing why pa is unreadable (hole vs out of range).
@@ -57,6 +62,8 @@ class PhysicalMemory {
  protected:
   PhysicalMemory() = default;
   std::vector<PhysRange> ranges_;
+  // Appends [start, end) ∩ [pa, pa + len) when non-empty, merging with the previous range when adjacent.
+  static void appendClipped(uint64_t start, uint64_t end, uint64_t pa, uint64_t len, std::vector<PhysRange>* out);
 };
 
 }  // namespace parasight

@@ -1,6 +1,9 @@
 #include "memory/segmented_file_memory.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "memory/fault_guard.h"
@@ -75,6 +78,39 @@ const uint8_t* SegmentedFileMemory::direct(uint64_t pa, size_t len) const {
   const FileSegment& s = segments_[static_cast<size_t>(idx)];
   if (pa - s.physStart + len > s.length) return nullptr;
   return file_->data() + s.fileOffset + (pa - s.physStart);
+}
+
+}  // namespace parasight
+
+namespace parasight {
+
+bool SegmentedFileMemory::residentRanges(uint64_t pa, uint64_t len, std::vector<PhysRange>* out, Error* err) {
+  uint64_t limit = pa + len < pa ? ~0ull : pa + len;
+  for (const FileSegment& s : segments_) {
+    if (s.physStart >= limit || s.physStart + s.length <= pa) continue;
+    // Walk only the part of the segment that intersects the query, in file offsets.
+    uint64_t from = s.fileOffset + (std::max(pa, s.physStart) - s.physStart);
+    uint64_t to = s.fileOffset + (std::min(limit, s.physStart + s.length) - s.physStart);
+    while (from < to) {
+      off_t data = lseek(file_->fd(), static_cast<off_t>(from), SEEK_DATA);
+      if (data < 0) {
+        if (errno == ENXIO) break;  // no data after `from`
+        if (errno == EINVAL) {      // file system without hole support: all data
+          appendClipped(s.physStart + (from - s.fileOffset), s.physStart + (to - s.fileOffset), pa, len, out);
+          break;
+        }
+        if (err) *err = Error::make(Errc::kIo, 0, file_->path() + ": SEEK_DATA failed");
+        return false;
+      }
+      if (static_cast<uint64_t>(data) >= to) break;
+      off_t hole = lseek(file_->fd(), data, SEEK_HOLE);
+      uint64_t holeAt = hole < 0 ? to : std::min<uint64_t>(static_cast<uint64_t>(hole), to);
+      appendClipped(s.physStart + (static_cast<uint64_t>(data) - s.fileOffset), s.physStart + (holeAt - s.fileOffset),
+                    pa, len, out);
+      from = holeAt;
+    }
+  }
+  return true;
 }
 
 }  // namespace parasight

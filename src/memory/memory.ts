@@ -101,6 +101,21 @@ export class Memory {
     return { bytes, ok };
   }
 
+  /**
+   * Guest-physical ranges in [start, start + length) whose bytes exist in host memory now (default: everything).
+   * Reading other bytes of a live guest makes the host allocate them (they read as zeros): whole-RAM scans read
+   * only these ranges. Static images report every backed range.
+   */
+  residentRanges(start = 0n, length: bigint = this.size - start): PhysicalRange[] {
+    if (typeof start !== 'bigint' || start < 0n || typeof length !== 'bigint' || length < 0n) {
+      throw badArgument('start and length must be non-negative bigints');
+    }
+    const flat = this.#native.memory_resident(this.handle, start, length);
+    const out: PhysicalRange[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ start: flat[i]!, length: flat[i + 1]! });
+    return out;
+  }
+
   /** Releases the source. Views already handed out stay valid until they are garbage-collected. */
   close(): void {
     if (this.#handle === undefined) return;

@@ -11,6 +11,9 @@ export interface NativeMemoryInfo {
 
 export interface NativeMemory {
   memory_open_raw(path: string): NativeHandle;
+  memory_open_file(path: string, format: string): NativeHandle;
+  memory_open_live_file(path: string, lowRamSize: bigint | undefined, kind: 'live-file' | 'qemu-memfd'): NativeHandle;
+  memory_resident(handle: NativeHandle, start: bigint, length: bigint): BigUint64Array;
   memory_close(handle: NativeHandle): void;
   memory_info(handle: NativeHandle): NativeMemoryInfo;
   memory_read(handle: NativeHandle, address: bigint, dst: Uint8Array, partial: boolean): number;
