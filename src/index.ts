@@ -8,3 +8,6 @@ export { PacketDecoder, type DecodeStats } from './decode/decoder.js';
 export { DecodedPacket, MALFORMED_REASONS, type MalformedReason } from './decode/packet.js';
 export { FlowTable, type FlowTableOptions, type FlowTimeouts, type FlowInfo, type FlowTableStats } from './flows/table.js';
 export { GuestMatcher, type GuestAddresses } from './flows/guest.js';
+export { readPcapFile, type PcapFileOptions, type PcapFileSummary } from './capture/pcap-file.js';
+export { LiveCapture, type LiveCaptureOptions } from './capture/live.js';
+export type { FrameSink, CaptureStats } from './capture/types.js';

@@ -51,26 +51,27 @@ export class PacketDecoder {
   private readonly malformedBy = new Float64Array(MALFORMED_REASONS.length);
 
   /**
-   * Decodes `frame[0..caplen)`. Returns DECODED_IP, DECODED_NOT_IP or DECODED_MALFORMED; the fields are in
-   * `this.packet` until the next call.
+   * Decodes the frame at `frame[start .. start + caplen)` (a frame inside a larger read buffer needs no
+   * subarray). Returns DECODED_IP, DECODED_NOT_IP or DECODED_MALFORMED; the fields are in `this.packet` until the
+   * next call. Offsets in the packet are relative to `frame`, not to `start`.
    */
-  decode(frame: Uint8Array, caplen: number, linkType: number): number {
+  decode(frame: Uint8Array, caplen: number, linkType: number, start = 0): number {
     const p = this.packet;
     p.reset();
     this.frames++;
-    const end = caplen < frame.length ? caplen : frame.length;
+    const end = start + caplen < frame.length ? start + caplen : frame.length;
     let off: number;
     let etherType: number;
     if (linkType === LINKTYPE_ETHERNET) {
-      off = decodeEthernet(frame, end, p);
+      off = decodeEthernet(frame, start, end, p);
       etherType = p.etherType;
     } else if (linkType === LINKTYPE_RAW || linkType === LINKTYPE_RAW_ALT) {
-      off = 0;
-      const v = end > 0 ? frame[0]! >>> 4 : 0;
+      off = start;
+      const v = end > start ? frame[start]! >>> 4 : 0;
       if (v !== 4 && v !== 6) return this.fail(M_BAD_IP_VERSION);
       etherType = v === 4 ? 0x0800 : 0x86dd;
     } else if (linkType === LINKTYPE_LINUX_SLL) {
-      off = decodeLinuxSll(frame, end, p);
+      off = decodeLinuxSll(frame, start, end, p);
       etherType = p.etherType;
     } else {
       return this.fail(M_LINK_TYPE);

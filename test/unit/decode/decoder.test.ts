@@ -144,3 +144,15 @@ describe('malformed frames are counted, never thrown', () => {
     expect(Object.values(s.malformedBy).reduce((a, b) => a + b, 0)).toBe(s.malformed);
   });
 });
+
+describe('frames inside a larger buffer', () => {
+  it('decodes at a start offset without copying', () => {
+    const f = buildFrame({ vlans: [3], src: '10.1.1.1', dst: '10.2.2.2', proto: 'udp', sport: 7, dport: 8 });
+    const big = new Uint8Array(f.length + 100).fill(0xee);
+    big.set(f, 37);
+    const d = new PacketDecoder();
+    expect(d.decode(big, f.length, LINKTYPE_ETHERNET, 37)).toBe(DECODED_IP);
+    expect([d.packet.vlan, d.packet.sport, d.packet.dport, formatAddress(4, d.packet.dst), d.packet.l3Offset]).toEqual([3, 7, 8, '10.2.2.2', 37 + 18]);
+    expect(d.decode(big, 13, LINKTYPE_ETHERNET, 37)).toBe(DECODED_MALFORMED);
+  });
+});

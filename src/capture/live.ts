@@ -1,0 +1,106 @@
+/**
+ * Live capture through the optional `pcap` package (libpcap), loaded lazily so the library works without it.
+ *
+ * Buffer settings follow what avoids drops on bursts: immediate mode (buffer_timeout 0) with a 64 KiB snaplen
+ * dropped half of a 1000-packet burst, while a ~10 ms buffer timeout (TPACKET_V3 blocks), a small snaplen (we only
+ * need headers) and a large ring lost nothing in a 100k burst. Drops are reported from pcap's own counters.
+ */
+import { createRequire } from 'node:module';
+import { ParasightError } from '../errors.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../decode/packet.js';
+import type { CaptureStats, FrameSink } from './types.js';
+
+export interface LiveCaptureOptions {
+  /** BPF filter (e.g. the VM's `ether host` filter). */
+  filter?: string;
+  /** Bytes kept per frame: enough for Ethernet + 2 VLAN tags + IPv6 with extension headers + TCP. */
+  snaplen?: number;
+  /** Kernel ring size in bytes. */
+  bufferSize?: number;
+  /** ms: batches packets per wake-up; 0 would mean immediate mode (drops under bursts). */
+  bufferTimeout?: number;
+  promiscuous?: boolean;
+}
+
+interface PcapSessionLike {
+  link_type: string;
+  on(event: 'packet', fn: (p: { buf: Buffer; header: Buffer }) => void): unknown;
+  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
+  close(): void;
+}
+interface PcapModuleLike {
+  createSession(device: string, options: Record<string, unknown>): PcapSessionLike;
+}
+
+let pcapModule: PcapModuleLike | undefined;
+
+/** Loads node-pcap once; a clear error when the optional package (or libpcap) is missing. */
+export function loadPcap(): PcapModuleLike {
+  if (pcapModule) return pcapModule;
+  try {
+    pcapModule = createRequire(import.meta.url)('pcap') as PcapModuleLike;
+    return pcapModule;
+  } catch (e) {
+    throw new ParasightError(
+      'live capture needs the optional "pcap" package and libpcap (Debian: apt-get install libpcap-dev, then npm install pcap): ' + (e as Error).message,
+      { code: 'NATIVE_LOAD', cause: e },
+    );
+  }
+}
+
+const LINK_TYPES: Record<string, number> = {
+  LINKTYPE_ETHERNET,
+  LINKTYPE_RAW,
+  LINKTYPE_LINUX_SLL,
+};
+
+export class LiveCapture {
+  readonly iface: string;
+  readonly linkType: number;
+  private session: PcapSessionLike | undefined;
+  private frames = 0;
+  private last: CaptureStats = { frames: 0, received: 0, dropped: 0, ifDropped: 0 };
+
+  constructor(iface: string, sink: FrameSink, options: LiveCaptureOptions = {}) {
+    const pcap = loadPcap();
+    this.iface = iface;
+    try {
+      this.session = pcap.createSession(iface, {
+        filter: options.filter ?? '',
+        snap_length: options.snaplen ?? 256,
+        buffer_size: options.bufferSize ?? 64 << 20,
+        buffer_timeout: options.bufferTimeout ?? 10,
+        promiscuous: options.promiscuous ?? true,
+      });
+    } catch (e) {
+      throw new ParasightError(`cannot capture on ${iface}: ${(e as Error).message}`, { code: 'IO', source: iface, cause: e });
+    }
+    const lt = LINK_TYPES[this.session.link_type];
+    if (lt === undefined) {
+      this.session.close();
+      throw new ParasightError(`cannot capture on ${iface}: unsupported link type ${this.session.link_type}`, { code: 'UNSUPPORTED', source: iface });
+    }
+    this.linkType = lt;
+    this.session.on('packet', ({ buf, header }) => {
+      // node-pcap reuses `buf` and a 16-byte header: sec, usec, caplen, len (host order).
+      const caplen = header.readUInt32LE(8);
+      this.frames++;
+      sink(buf, 0, caplen, header.readUInt32LE(12), header.readUInt32LE(0) * 1000 + header.readUInt32LE(4) / 1000, lt);
+    });
+  }
+
+  stats(): CaptureStats {
+    if (this.session) {
+      const s = this.session.stats();
+      this.last = { frames: this.frames, received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop };
+    }
+    return { ...this.last, frames: this.frames };
+  }
+
+  close(): void {
+    if (!this.session) return;
+    this.stats();
+    this.session.close();
+    this.session = undefined;
+  }
+}
