@@ -11,3 +11,4 @@ export { GuestMatcher, type GuestAddresses } from './flows/guest.js';
 export { readPcapFile, type PcapFileOptions, type PcapFileSummary } from './capture/pcap-file.js';
 export { LiveCapture, type LiveCaptureOptions } from './capture/live.js';
 export type { FrameSink, CaptureStats } from './capture/types.js';
+export { AddressSpace, TranslateStatus, UNTRANSLATED, type AddressSpaceOptions, type PagingMode, type Translation, type TranslateStatusCode } from './paging/address-space.js';

@@ -5,6 +5,7 @@
 import { addon, type NativeHandle } from '../native.js';
 import { ParasightError, badArgument } from '../errors.js';
 import type { NativeMemory } from './native-memory.js';
+import { AddressSpace, type AddressSpaceOptions } from '../paging/address-space.js';
 
 export interface PhysicalRange {
   start: bigint;
@@ -114,6 +115,15 @@ export class Memory {
     const out: PhysicalRange[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ start: flat[i]!, length: flat[i + 1]! });
     return out;
+  }
+
+  /**
+   * Guest virtual memory of one page-table root over this source: `{dtb, mode}` plus optional
+   * `windowsTransition`, `tlbEntries`, `maxPhysicalBits` (see `AddressSpaceOptions`). The address space keeps the
+   * source's bytes alive even if this `Memory` is closed first.
+   */
+  addressSpace(options: AddressSpaceOptions): AddressSpace {
+    return new AddressSpace(this, options);
   }
 
   /** Releases the source. Views already handed out stay valid until they are garbage-collected. */
