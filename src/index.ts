@@ -12,3 +12,7 @@ export { readPcapFile, type PcapFileOptions, type PcapFileSummary } from './capt
 export { LiveCapture, type LiveCaptureOptions } from './capture/live.js';
 export type { FrameSink, CaptureStats } from './capture/types.js';
 export { AddressSpace, TranslateStatus, UNTRANSLATED, type AddressSpaceOptions, type PagingMode, type Translation, type TranslateStatusCode } from './paging/address-space.js';
+export { Policy, type PolicySpec, type ProcessPolicySpec, type RuleSpec, type Verdict, type ConnectionFacts, type Mode } from './rules/policy.js';
+export { loadPolicyFile, parsePolicy } from './rules/load.js';
+export { PolicyStore } from './rules/store.js';
+export { Learner, type LearnOptions, type LearnResult, type ObservedConnection } from './rules/learn.js';
