@@ -16,3 +16,12 @@ export { Policy, type PolicySpec, type ProcessPolicySpec, type RuleSpec, type Ve
 export { loadPolicyFile, parsePolicy } from './rules/load.js';
 export { PolicyStore } from './rules/store.js';
 export { Learner, type LearnOptions, type LearnResult, type ObservedConnection } from './rules/learn.js';
+export { BaselineDetector, type BaselineDetectorOptions, type CheckResult, type RecordResult } from './baseline/detector.js';
+export { BaselineStore, defaultDbPath, type BaselineSummary, type ExportDocument } from './baseline/store.js';
+export { HostMapSource } from './baseline/host.js';
+export { GuestMapSource, type GuestSourceOptions } from './baseline/guest.js';
+export type { MapSource, TargetSpec } from './baseline/source.js';
+export { canonicalFeature, FEATURE_VERSION } from './baseline/feature.js';
+export { parseMaps } from './baseline/maps.js';
+export type { BaselineEvent } from './baseline/events.js';
+export type { BaselineRecord, Comparison, Finding, FindingKind, Risk, Snapshot, MapEntry, ProcessMap, FeatureValue, BaselinePolicy } from './baseline/types.js';

@@ -1,5 +1,6 @@
 /** Every CLI command, in the order `parasight --help` lists them. One import per command file. */
 import type { Command } from '../command.js';
+import { baseline } from './baseline.js';
 import { demo } from './demo.js';
 
-export const commands: Command[] = [demo];
+export const commands: Command[] = [demo, baseline];

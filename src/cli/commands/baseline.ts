@@ -1,0 +1,218 @@
+/**
+ * `parasight baseline`: record, check and manage module-map baselines of applications on this host.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { BaselineDetector, type CheckResult } from '../../baseline/detector.js';
+import { eventLine, findingEvidence } from '../../baseline/events.js';
+import { BaselineStore, defaultDbPath } from '../../baseline/store.js';
+import type { TargetSpec } from '../../baseline/source.js';
+import type { BaselinePolicy } from '../../baseline/types.js';
+import { EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../command.js';
+
+const usage = `usage: parasight baseline <action> [options]
+
+actions:
+  record   record the current memory maps of the target as its normal value (a new revision)
+  check    compare the target with its stored normal value; events for every finding; exit 1 on high risk
+  diff     like check, but print the path-list difference (+ extra, - missing, ~ tampered, ! other)
+  list     list stored baselines (optionally --name/--exe to filter by application)
+  export   write all stored baselines as JSON (stdout, or --out FILE)
+  import   read baselines exported before (--in FILE, or stdin with "-")
+
+target (record, check, diff; exactly one):
+  --pid PID        that process only
+  --exe PATH       every process running this executable
+  --name NAME      every process whose name or executable basename is NAME
+
+options:
+  --app-version V  use V as the app version instead of the package version / ELF build-id
+  --db FILE        baseline database (default: $PARASIGHT_DB, else $XDG_DATA_HOME/parasight/baselines.db,
+                   else ~/.local/share/parasight/baselines.db)
+  --json           NDJSON events (check, record), JSON documents (diff, list, export)
+  --no-hash        do not hash mapped files (record: store no content hashes; check: skip tamper checks)
+  --anon-exec X    record: anonymous executable mappings allowed per process: "baseline" (default, the most
+                   this clean run shows), a number, or "any"
+  --tofu           check: record an unknown (app, version, OS, device) as its baseline (trust on first use)
+  --preset FILE    check: JSON object {path: "algo:hex"} of known-good content hashes
+  --out FILE       export: write here instead of stdout
+  --in FILE        import: read from here ("-" = stdin)
+
+exit codes: 0 clean / done, 1 high-risk finding, 2 usage error, no such process, or no baseline stored`;
+
+const options = {
+  pid: { type: 'string' },
+  exe: { type: 'string' },
+  name: { type: 'string' },
+  'app-version': { type: 'string' },
+  db: { type: 'string' },
+  json: { type: 'boolean' },
+  'no-hash': { type: 'boolean' },
+  'anon-exec': { type: 'string' },
+  tofu: { type: 'boolean' },
+  preset: { type: 'string' },
+  out: { type: 'string' },
+  in: { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+function targetOf(v: Values, required: boolean): TargetSpec | undefined {
+  const given = [v.pid, v.exe, v.name].filter((x) => x !== undefined).length;
+  if (given > 1) throw new UsageError('give only one of --pid, --exe, --name');
+  if (given === 0) {
+    if (required) throw new UsageError('give the target: --pid PID, --exe PATH or --name NAME');
+    return undefined;
+  }
+  if (v.pid !== undefined) {
+    if (!/^[1-9]\d*$/.test(v.pid)) throw new UsageError(`--pid wants a process id, not "${v.pid}"`);
+    return { pid: Number(v.pid) };
+  }
+  return v.exe !== undefined ? { exe: v.exe } : { name: v.name! };
+}
+
+function anonExecPolicy(x: string | undefined): Partial<BaselinePolicy> {
+  if (x === undefined) return {};
+  if (x === 'baseline' || x === 'any') return { anonExec: x };
+  if (/^\d+$/.test(x)) return { anonExec: Number(x) };
+  throw new UsageError(`--anon-exec wants "baseline", "any" or a number, not "${x}"`);
+}
+
+function readPreset(file: string | undefined): Map<string, string> | undefined {
+  if (file === undefined) return undefined;
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new UsageError(`${file}: not a JSON object of path → hash`);
+  return new Map(Object.entries(doc as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+const out = (s: string) => process.stdout.write(s);
+
+function printCheck(r: CheckResult, asDiff: boolean): void {
+  const s = r.snapshot;
+  const c = r.comparison;
+  out(`${s.app} (${s.appVersion.version}; ${s.processes.length} process(es)): `);
+  if (r.recorded) return void out(`no baseline: recorded this state as revision ${r.recorded.revision} (trust on first use)\n`);
+  if (!c.baseline) return void out('no baseline stored for this app version, OS and device\n');
+  out(c.findings.length === 0 ? 'matches the baseline\n' : `${c.findings.length} finding(s), risk ${c.risk}\n`);
+  const mark = { extra: '+', missing: '-', tampered: '~' } as Record<string, string>;
+  for (const f of c.findings) {
+    const lead = asDiff ? (mark[f.kind] ?? '!') : f.risk.toUpperCase().padEnd(6);
+    out(`  ${lead} ${f.kind.padEnd(10)} ${f.path || '(anonymous)'}${f.pids.length ? ` [pid ${f.pids.join(',')}]` : ''}\n`);
+    if (!asDiff) out(`           ${f.reason}${f.sha256 ? ` (sha256 ${f.sha256})` : ''}\n`);
+  }
+}
+
+async function runChecks(action: 'check' | 'diff', v: Values, store: BaselineStore): Promise<number> {
+  const target = targetOf(v, true)!;
+  const preset = readPreset(v.preset);
+  const det = await BaselineDetector.create({
+    store,
+    hashFiles: !v['no-hash'],
+    trustOnFirstUse: v.tofu === true,
+    ...(preset ? { preset } : {}),
+  });
+  const results = det.check(target, v['app-version'] ? { appVersion: v['app-version'] } : {});
+  if (results.length === 0) {
+    process.stderr.write(`parasight baseline: no running process matches the target\n`);
+    return EXIT_USAGE;
+  }
+  if (v.json) {
+    if (action === 'check') for (const r of results) for (const e of r.events) out(eventLine(e));
+    else out(JSON.stringify(results.map(diffDocument), null, 2) + '\n');
+  } else {
+    for (const r of results) printCheck(r, action === 'diff');
+  }
+  if (results.some((r) => r.comparison.risk === 'high')) return EXIT_FINDINGS;
+  if (results.some((r) => !r.comparison.baseline)) return EXIT_USAGE;
+  return EXIT_OK;
+}
+
+function diffDocument(r: CheckResult): Record<string, unknown> {
+  const c = r.comparison;
+  const before = new Set(c.baseline?.feature.paths ?? []);
+  const now = new Set(c.current.paths);
+  return {
+    app: r.snapshot.app,
+    app_version: r.snapshot.appVersion.version,
+    baseline: c.baseline ? { feature_hash: c.baseline.feature.featureHash, recorded_at: c.baseline.recordedAt } : null,
+    feature_hash: c.current.featureHash,
+    same_paths: c.samePaths,
+    added: c.current.paths.filter((p) => !before.has(p)),
+    removed: [...before].filter((p) => !now.has(p)),
+    risk: c.risk,
+    findings: c.findings.map((f) => ({ risk: f.risk, reason: f.reason, ...findingEvidence(f) })),
+  };
+}
+
+export const baseline: Command = {
+  name: 'baseline',
+  summary: 'record and check module-map baselines of applications (memory maps vs a known-good state)',
+  usage,
+  async run(argv) {
+    let parsed: { values: Values; positionals: string[] };
+    try {
+      parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const { values: v, positionals } = parsed;
+    const action = positionals[0];
+    if (positionals.length !== 1) throw new UsageError('give exactly one action');
+    const store = new BaselineStore(v.db ?? defaultDbPath());
+    try {
+      switch (action) {
+        case 'record': {
+          const target = targetOf(v, true)!;
+          const det = await BaselineDetector.create({ store, hashFiles: !v['no-hash'] });
+          const results = det.record(target, {
+            ...(v['app-version'] ? { appVersion: v['app-version'] } : {}),
+            policy: anonExecPolicy(v['anon-exec']),
+          });
+          if (results.length === 0) {
+            process.stderr.write(`parasight baseline: no running process matches the target\n`);
+            return EXIT_USAGE;
+          }
+          for (const r of results) {
+            if (v.json) for (const e of r.events) out(eventLine(e));
+            else out(`${r.snapshot.app} (${r.snapshot.appVersion.version}): recorded revision ${r.stored.revision}, ${r.stored.record.files.length} files, ${r.snapshot.processes.length} process(es)\n`);
+          }
+          return EXIT_OK;
+        }
+        case 'check':
+        case 'diff':
+          return await runChecks(action, v, store);
+        case 'list': {
+          const t = targetOf(v, false);
+          const rows = store.list(t?.exe);
+          const filtered = t?.name ? rows.filter((r) => r.app === t.name || r.app.endsWith(`/${t.name}`)) : rows;
+          if (v.json) out(JSON.stringify(filtered, null, 2) + '\n');
+          else for (const r of filtered) out(`${r.app}\t${r.appVersion}\trev ${r.revision}\t${r.source}\t${r.files} files\t${r.recordedAt}\t${r.osVersion}\t${r.deviceModel}\n`);
+          return EXIT_OK;
+        }
+        case 'export': {
+          const doc = JSON.stringify(store.exportAll(v.exe), null, 2) + '\n';
+          if (v.out) writeFileSync(v.out, doc);
+          else out(doc);
+          return EXIT_OK;
+        }
+        case 'import': {
+          if (!v.in) throw new UsageError('import needs --in FILE (or --in - for stdin)');
+          const text = readFileSync(v.in === '-' ? 0 : v.in, 'utf8');
+          let doc: unknown;
+          try {
+            doc = JSON.parse(text);
+          } catch (e) {
+            throw new UsageError(`${v.in}: not JSON (${(e as Error).message})`);
+          }
+          const added = store.importDocument(doc);
+          out(v.json ? JSON.stringify({ imported: added }) + '\n' : `imported ${added} baseline(s)\n`);
+          return EXIT_OK;
+        }
+        default:
+          throw new UsageError(`unknown action "${action}"`);
+      }
+    } finally {
+      store.close();
+    }
+  },
+};

@@ -1,0 +1,224 @@
+/**
+ * The baseline detector against real injection into real processes: LD_PRELOAD, dlopen at run time, a fileless
+ * memfd load, ptrace injection (remote mmap of an RWX page + remote dlopen), a library replaced on disk, a library
+ * deleted after load and a library that is gone at the next start. The baseline is always recorded on a clean
+ * process; each check must name the right file and risk, and clean runs must give no finding.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { BaselineDetector } from '../../src/baseline/detector.js';
+import { BaselineStore } from '../../src/baseline/store.js';
+import type { Finding } from '../../src/baseline/types.js';
+import { baseline as baselineCommand } from '../../src/cli/commands/baseline.js';
+import { buildFixtures, ptraceInject, Victim, type Built } from './victims.js';
+
+function whyNot(): string | undefined {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return 'needs Linux on x86-64 (/proc maps, the ptrace injector)';
+  try {
+    execFileSync('gcc', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return 'needs gcc to build the victim programs';
+  }
+  const scope = (() => {
+    try {
+      return Number(readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8'));
+    } catch {
+      return 0;
+    }
+  })();
+  if (process.getuid?.() !== 0 && scope > 0) return 'needs root (or ptrace_scope 0) to read maps and ptrace the victim';
+  return undefined;
+}
+const skipReason = whyNot();
+
+const sha256 = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+const kinds = (fs: Finding[]) => fs.map((f) => `${f.kind}:${f.risk}:${f.path}`).sort();
+
+describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let b: Built;
+  let store: BaselineStore;
+  let det: BaselineDetector;
+  const running: Victim[] = [];
+
+  async function start(exe: string, env: Record<string, string> = {}): Promise<Victim> {
+    const v = new Victim(exe, env);
+    running.push(v);
+    return v.ready();
+  }
+
+  function check(v: Victim) {
+    const r = det.check({ pid: v.pid });
+    expect(r).toHaveLength(1);
+    return r[0]!;
+  }
+
+  beforeAll(async () => {
+    b = buildFixtures();
+    store = new BaselineStore(join(b.dir, 'baselines.db'));
+    det = await BaselineDetector.create({ store });
+    const v1 = await start(b.victim);
+    expect(det.record({ pid: v1.pid })[0]!.stored.revision).toBe(1);
+    const v2 = await start(b.victim2, { PLUGIN: b.plugin });
+    det.record({ pid: v2.pid });
+    await Promise.all(running.splice(0).map((v) => v.stop()));
+  });
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((v) => v.stop()));
+  });
+
+  afterAll(() => {
+    store?.close();
+    if (b) rmSync(b.dir, { recursive: true, force: true });
+  });
+
+  it('records the executable\'s build-id as the app version and the files it maps', () => {
+    const [row] = store.list(b.victim);
+    const buildId = /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', b.victim], { encoding: 'utf8' }))![1];
+    expect(row!.appVersion).toBe(`build-id:${buildId}`);
+    const rec = store.current(row!)!.record;
+    expect(rec.feature.paths).toContain(b.victim);
+    expect(rec.feature.paths).toContain(b.libvictim);
+    expect(rec.files.find((f) => f.path === b.libvictim)).toMatchObject({ code: true, why: 'exec-mapping' });
+  });
+
+  it('finds nothing across clean restarts (ASLR moves the addresses, the files stay)', async () => {
+    const bases = new Set<bigint>();
+    for (let i = 0; i < 5; i++) {
+      const v = await start(b.victim);
+      const r = check(v);
+      expect(kinds(r.comparison.findings)).toEqual([]);
+      expect(r.comparison.samePaths).toBe(true);
+      expect(r.events.map((e) => `${e.type}:${e.verdict}`)).toEqual(['baseline.checked:clean']);
+      bases.add(r.snapshot.processes[0]!.entries.find((e) => e.path === b.libvictim)!.start);
+      await v.stop();
+    }
+    expect(bases.size).toBeGreaterThan(1);
+  });
+
+  it('catches an LD_PRELOAD library as extra high-risk code, with its SHA-256 in the evidence', async () => {
+    const v = await start(b.victim, { LD_PRELOAD: b.payload });
+    const r = check(v);
+    expect(kinds(r.comparison.findings)).toEqual([`extra:high:${b.payload}`]);
+    const f = r.comparison.findings[0]!;
+    expect(f).toMatchObject({ code: true, why: 'exec-mapping', pids: [v.pid], sha256: sha256(b.payload) });
+    const ev = r.events.find((e) => e.type === 'baseline.finding')!;
+    expect(ev).toMatchObject({ verdict: 'parasitized', risk: 'high', rule: 'baseline.extra', process: { pid: v.pid } });
+    expect(ev.evidence[0]).toMatchObject({ path: b.payload, sha256: sha256(b.payload) });
+  });
+
+  it('catches a library dlopened into a running process (clean before, extra after)', async () => {
+    const v = await start(b.victim, { LATE_LIB: b.payload });
+    expect(check(v).comparison.findings).toEqual([]);
+    v.child.kill('SIGUSR1');
+    await v.waitFor(/^done late/);
+    expect(kinds(check(v).comparison.findings)).toEqual([`extra:high:${b.payload}`]);
+  });
+
+  it('catches a fileless load from memfd_create as high risk, hashing the memfd content', async () => {
+    const v = await start(b.victim, { MEMFD_LIB: b.payload });
+    v.child.kill('SIGUSR2');
+    await v.waitFor(/^done memfd/);
+    const r = check(v);
+    expect(kinds(r.comparison.findings)).toEqual(['memfd:high:memfd:payload']);
+    expect(r.comparison.findings[0]!.sha256).toBe(sha256(b.payload));
+  });
+
+  it('catches ptrace injection: the injected RWX page and the library the victim was made to dlopen', async () => {
+    const v = await start(b.victim);
+    expect(check(v).comparison.findings).toEqual([]);
+    const out = ptraceInject(b, v.pid, b.payload);
+    const rwx = BigInt(/rwx=(0x[0-9a-f]+)/.exec(out)![1]!);
+    const r = check(v);
+    expect(kinds(r.comparison.findings)).toEqual(['anon-exec:high:', `extra:high:${b.payload}`]);
+    const anon = r.comparison.findings.find((f) => f.kind === 'anon-exec')!;
+    expect(anon.ranges).toContainEqual({ pid: v.pid, start: rwx, end: rwx + 4096n, perms: 'rwx' });
+    // The victim survived the injection and still answers.
+    v.child.kill('SIGUSR1');
+    await v.waitFor(/^fail|^done/);
+  });
+
+  it('catches a library replaced on disk (same path, other content) after a restart', async () => {
+    const tmp = `${b.libvictim}.new`;
+    copyFileSync(b.libvictimTampered, tmp);
+    renameSync(tmp, b.libvictim);
+    try {
+      const v = await start(b.victim);
+      expect(await v.waitFor(/^ready/)).toBe('ready 2');
+      const r = check(v);
+      expect(r.comparison.samePaths).toBe(true);
+      expect(kinds(r.comparison.findings)).toEqual([`tampered:high:${b.libvictim}`]);
+      expect(r.comparison.findings[0]!.hashFrom).toBe('baseline');
+    } finally {
+      copyFileSync(b.libvictimClean, tmp);
+      renameSync(tmp, b.libvictim);
+    }
+    const clean = await start(b.victim);
+    expect(check(clean).comparison.findings).toEqual([]);
+  });
+
+  it('catches a library deleted after it was loaded', async () => {
+    const v = await start(b.victim2, { PLUGIN: b.plugin });
+    expect(check(v).comparison.findings).toEqual([]);
+    const keep = `${b.plugin}.keep`;
+    copyFileSync(b.plugin, keep);
+    unlinkSync(b.plugin);
+    try {
+      const r = check(v);
+      expect(kinds(r.comparison.findings)).toEqual([`deleted:high:${b.plugin}`]);
+      expect(r.comparison.findings[0]!.sha256).toBe(sha256(keep));
+    } finally {
+      renameSync(keep, b.plugin);
+    }
+  });
+
+  it('reports a baseline library that is gone at the next start as missing code', async () => {
+    const away = `${b.plugin}.away`;
+    renameSync(b.plugin, away);
+    try {
+      const v = await start(b.victim2, { PLUGIN: b.plugin });
+      expect(kinds(check(v).comparison.findings)).toEqual([`missing:high:${b.plugin}`]);
+    } finally {
+      renameSync(away, b.plugin);
+    }
+  });
+
+  it('records an unknown app on first use only when asked, and reports that as an event', async () => {
+    const s2 = new BaselineStore(join(b.dir, 'tofu.db'));
+    try {
+      const v = await start(b.victim);
+      const plain = (await BaselineDetector.create({ store: s2 })).check({ pid: v.pid })[0]!;
+      expect(plain.comparison.baseline).toBeUndefined();
+      expect(plain.events.map((e) => e.type)).toEqual(['baseline.unknown']);
+      const tofu = await BaselineDetector.create({ store: s2, trustOnFirstUse: true });
+      const first = tofu.check({ pid: v.pid })[0]!;
+      expect(first.recorded?.revision).toBe(1);
+      expect(first.events.map((e) => `${e.type}:${e.rule}`)).toEqual(['baseline.recorded:tofu']);
+      expect(tofu.check({ pid: v.pid })[0]!.comparison.findings).toEqual([]);
+    } finally {
+      s2.close();
+    }
+  });
+
+  it('CLI: exit 0 on a clean check, 1 with NDJSON finding events after injection', async () => {
+    const db = join(b.dir, 'cli.db');
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
+    try {
+      const v = await start(b.victim, { LATE_LIB: b.payload });
+      expect(await baselineCommand.run(['record', '--pid', String(v.pid), '--db', db])).toBe(0);
+      expect(await baselineCommand.run(['check', '--exe', b.victim, '--db', db])).toBe(0);
+      v.child.kill('SIGUSR1');
+      await v.waitFor(/^done late/);
+      out.length = 0;
+      expect(await baselineCommand.run(['check', '--exe', b.victim, '--db', db, '--json'])).toBe(1);
+      const events = out.join('').trim().split('\n').map((l) => JSON.parse(l) as { type: string; risk: string; evidence: { path: string }[] });
+      expect(events.filter((e) => e.type === 'baseline.finding').map((e) => [e.risk, e.evidence[0]!.path])).toEqual([['high', b.payload]]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
