@@ -3,7 +3,16 @@
  */
 export { ParasightError, type ErrorCode, type ErrorDetails } from './errors.js';
 export { Memory, type PhysicalRange } from './memory/memory.js';
-export { openMemory, type MemorySourceSpec, type FileSourceSpec, type LiveFileSourceSpec } from './memory/open.js';
+export {
+  openMemory,
+  type MemorySourceSpec,
+  type SyncMemorySourceSpec,
+  type FileSourceSpec,
+  type LiveFileSourceSpec,
+  type QemuProcessSourceSpec,
+} from './memory/open.js';
+export { locateQemuRam, type QemuRamLayout, type LocateOptions } from './memory/qemu-process.js';
+export { QmpClient, type QmpEvent, type QmpOptions } from './memory/qmp.js';
 export { PacketDecoder, type DecodeStats } from './decode/decoder.js';
 export { DecodedPacket, MALFORMED_REASONS, type MalformedReason } from './decode/packet.js';
 export { FlowTable, type FlowTableOptions, type FlowTimeouts, type FlowInfo, type FlowTableStats } from './flows/table.js';

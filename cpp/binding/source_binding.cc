@@ -3,9 +3,15 @@
 #include "binding/memory_handle.h"
 #include "binding/registry.h"
 #include "memory/image_file.h"
+#include "memory/process_memory.h"
 
 namespace parasight::binding {
 namespace {
+
+template <typename T>
+[[noreturn]] T throwBadArgumentAs(Napi::Env env, const std::string& access) {
+  throwBadArgument(env, "unknown access method " + access);
+}
 
 // memory_open_file(path, format: "auto" | "raw" | "elf" | "lime")
 Napi::Value OpenFile(const Napi::CallbackInfo& info) {
@@ -19,10 +25,10 @@ Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   return wrapMemory(info.Env(), std::move(mem));
 }
 
-// memory_open_live_file(path, lowRamSize: bigint | undefined, kind: string)
+// memory_open_live_file(path, lowRamSize: bigint, kind: "live-file" | "qemu-memfd")
 Napi::Value OpenLiveFile(const Napi::CallbackInfo& info) {
   std::string path = toString(info[0], "path");
-  uint64_t low = info[1].IsUndefined() ? kDefaultLowRam : toU64(info[1], "lowRamSize");
+  uint64_t low = toU64(info[1], "lowRamSize");
   std::string kind = toString(info[2], "kind");
   // The kind string must outlive the source: only the two known literals are accepted.
   const char* kindName = kind == "qemu-memfd" ? "qemu-memfd" : kind == "live-file" ? "live-file" : nullptr;
@@ -51,9 +57,31 @@ Napi::Value Resident(const Napi::CallbackInfo& info) {
   return arr;
 }
 
+// memory_open_process(pid, blocks: BigUint64Array [physStart, length, hva, ...], access)
+Napi::Value OpenProcess(const Napi::CallbackInfo& info) {
+  uint32_t pid = toU32(info[0], "pid");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
+    throwBadArgument(info.Env(), "blocks must be a BigUint64Array");
+  }
+  auto flat = info[1].As<Napi::BigUint64Array>();
+  if (flat.ElementLength() % 3 != 0) throwBadArgument(info.Env(), "blocks must hold (start, length, hva) triples");
+  std::vector<ProcessRamBlock> blocks;
+  for (size_t i = 0; i + 2 < flat.ElementLength(); i += 3) blocks.push_back({flat[i], flat[i + 1], flat[i + 2]});
+  std::string accessName = toString(info[2], "access");
+  ProcessAccess access = accessName == "process_vm_readv" ? ProcessAccess::kProcessVmReadv
+                         : accessName == "proc-mem"       ? ProcessAccess::kProcMem
+                         : accessName == "auto"           ? ProcessAccess::kAuto
+                                                          : throwBadArgumentAs<ProcessAccess>(info.Env(), accessName);
+  Error err;
+  auto mem = openProcessMemory(static_cast<int>(pid), std::move(blocks), access, &err);
+  if (!mem) throwError(info.Env(), err, "pid " + std::to_string(pid));
+  return wrapMemory(info.Env(), std::move(mem));
+}
+
 Registrar r1("memory_open_file", OpenFile);
 Registrar r2("memory_open_live_file", OpenLiveFile);
 Registrar r3("memory_resident", Resident);
+Registrar r4("memory_open_process", OpenProcess);
 
 }  // namespace
 }  // namespace parasight::binding

@@ -39,17 +39,11 @@ std::unique_ptr<PhysicalMemory> openImageFile(const std::string& path, ImageForm
   }
 }
 
-uint64_t defaultLowRamSize(uint64_t ramSize) {
-  constexpr uint64_t kQ35Split = 0xb0000000;  // 2.75 GiB
-  constexpr uint64_t kQ35Low = 0x80000000;    // 2 GiB
-  return ramSize >= kQ35Split ? kQ35Low : ramSize;
-}
-
 std::unique_ptr<PhysicalMemory> openLiveRamFile(std::unique_ptr<MappedFile> file, uint64_t lowRamSize,
                                                 const char* kind, Error* err) {
   constexpr uint64_t k4G = 1ull << 32;
   uint64_t size = file->size();
-  uint64_t low = lowRamSize == kDefaultLowRam ? defaultLowRamSize(size) : lowRamSize;
+  uint64_t low = lowRamSize;
   if (low > k4G) {
     *err = Error::make(Errc::kBadArgument, 0, "lowRamSize " + hex(low) + " is above 4 GiB");
     return nullptr;

@@ -29,15 +29,9 @@ std::unique_ptr<PhysicalMemory> openLime(std::unique_ptr<MappedFile> file, Error
 
 // A guest RAM file a running QEMU shares (memory-backend-file,share=on, or a memfd from /proc/PID/fd). The file is
 // one RAM block: offsets below lowRamSize are guest-physical addresses as is; the rest of the block sits at
-// guest-physical 4 GiB. lowRamSize = kDefaultLowRam applies QEMU's q35 rule (see defaultLowRamSize).
-constexpr uint64_t kDefaultLowRam = ~0ull;
+// guest-physical 4 GiB. The caller decides lowRamSize (QEMU's machine rule or the user's value).
 std::unique_ptr<PhysicalMemory> openLiveRamFile(std::unique_ptr<MappedFile> file, uint64_t lowRamSize,
                                                 const char* kind, Error* err);
-
-// QEMU q35: a RAM block of 2.75 GiB or more keeps 2 GiB below 4 GiB, a smaller one fits entirely below (QEMU's
-// pc_q35_init with gigabyte alignment). `-machine max-ram-below-4g=` and the i440fx `pc` machine (3 GiB when the
-// block is 3.5 GiB or more) differ: callers pass lowRamSize explicitly for those.
-uint64_t defaultLowRamSize(uint64_t ramSize);
 
 // FORMAT error (naming the header offsets of both) when two segments overlap in physical space.
 bool checkNoOverlap(const std::string& path, const std::vector<FileSegment>& segments,

@@ -12,7 +12,9 @@ export interface NativeMemoryInfo {
 export interface NativeMemory {
   memory_open_raw(path: string): NativeHandle;
   memory_open_file(path: string, format: string): NativeHandle;
-  memory_open_live_file(path: string, lowRamSize: bigint | undefined, kind: 'live-file' | 'qemu-memfd'): NativeHandle;
+  memory_open_live_file(path: string, lowRamSize: bigint, kind: 'live-file' | 'qemu-memfd'): NativeHandle;
+  /** blocks: [physStart, length, hva] triples */
+  memory_open_process(pid: number, blocks: BigUint64Array, access: 'auto' | 'process_vm_readv' | 'proc-mem'): NativeHandle;
   memory_resident(handle: NativeHandle, start: bigint, length: bigint): BigUint64Array;
   memory_close(handle: NativeHandle): void;
   memory_info(handle: NativeHandle): NativeMemoryInfo;

@@ -2,10 +2,12 @@
  * `openMemory()`: the one entry point for every memory source. Each source kind has one opener in this table;
  * arguments are validated here with exact messages, C++ trusts what it receives.
  */
+import { statSync } from 'node:fs';
 import { addon } from '../native.js';
-import { badArgument } from '../errors.js';
+import { ParasightError, badArgument } from '../errors.js';
 import { Memory } from './memory.js';
 import type { NativeMemory } from './native-memory.js';
+import { layoutBlocks, locateQemuRam, q35LowRamSize, type LocateOptions } from './qemu-process.js';
 
 /**
  * A memory image file. `format` defaults to `auto`: detection from the first bytes (ELF magic → QEMU
@@ -31,13 +33,45 @@ export interface LiveFileSourceSpec {
   lowRamSize?: bigint | number;
 }
 
-export type MemorySourceSpec = FileSourceSpec | LiveFileSourceSpec;
+/**
+ * A running QEMU process, read without changing it (needs root or CAP_SYS_PTRACE over QEMU). Guest RAM is found
+ * through the QMP socket (`gpa2hva`, `info mtree -f`) when `qmp` is given, else from /proc/PID/maps and QEMU's
+ * `-m` argument. With QEMU's memfd backend the memfd is mapped (kind `qemu-memfd`); otherwise reads go through
+ * `process_vm_readv` (batched) or /proc/PID/mem (kind `qemu-process`). Opening is asynchronous (QMP).
+ */
+export interface QemuProcessSourceSpec {
+  kind: 'qemu-process';
+  pid: number;
+  /** QMP unix socket of this QEMU (`-qmp unix:PATH,server=on,wait=off`). */
+  qmp?: string;
+  /** RAM size; default from QMP or QEMU's `-m` argument. */
+  ramSize?: bigint | number;
+  /** Bytes of RAM below 4 GiB; default from `info mtree -f` (QMP), else QEMU's q35 rule. */
+  lowRamSize?: bigint | number;
+  /** How to read: `auto` (process_vm_readv, /proc/PID/mem where refused), or one of them only. */
+  access?: 'auto' | 'process_vm_readv' | 'proc-mem';
+  /** Map the memfd when QEMU uses the memfd backend (default true). */
+  memfd?: boolean;
+  /** QMP timeout per command (ms, default 5000). */
+  timeoutMs?: number;
+}
+
+export type MemorySourceSpec = FileSourceSpec | LiveFileSourceSpec | QemuProcessSourceSpec;
+export type SyncMemorySourceSpec = Exclude<MemorySourceSpec, QemuProcessSourceSpec>;
 
 const FORMATS = ['auto', 'raw', 'elf', 'lime'] as const;
 const FOUR_GIB = 1n << 32n;
 
-/** Opens a memory source. A string is a path to an image file (format detected). */
-export function openMemory(source: string | MemorySourceSpec): Memory {
+const ACCESS = ['auto', 'process_vm_readv', 'proc-mem'] as const;
+
+/**
+ * Opens a memory source. A string is a path to an image file (format detected). File sources open synchronously;
+ * a QEMU process returns a promise (it may talk to QMP).
+ */
+export function openMemory(source: string | SyncMemorySourceSpec): Memory;
+export function openMemory(source: QemuProcessSourceSpec): Promise<Memory>;
+export function openMemory(source: string | MemorySourceSpec): Memory | Promise<Memory>;
+export function openMemory(source: string | MemorySourceSpec): Memory | Promise<Memory> {
   const spec: MemorySourceSpec = typeof source === 'string' ? { kind: 'file', path: source } : source;
   if (spec === null || typeof spec !== 'object') throw badArgument('source must be a path or a source spec object');
   const native = addon<NativeMemory>();
@@ -52,8 +86,11 @@ export function openMemory(source: string | MemorySourceSpec): Memory {
     }
     case 'live-file': {
       const path = checkPath(spec.path);
-      return new Memory(native.memory_open_live_file(path, checkLowRamSize(spec.lowRamSize), 'live-file'));
+      const low = checkSize(spec.lowRamSize, 'lowRamSize', FOUR_GIB) ?? q35LowRamSize(fileSize(path));
+      return new Memory(native.memory_open_live_file(path, low, 'live-file'));
     }
+    case 'qemu-process':
+      return openQemuProcess(spec, native);
     default:
       throw badArgument(`unknown memory source kind ${JSON.stringify((spec as { kind?: unknown }).kind)}`);
   }
@@ -65,12 +102,51 @@ export function checkPath(path: unknown): string {
   return path;
 }
 
-/** @internal */
-export function checkLowRamSize(value: unknown): bigint | undefined {
+function checkSize(value: unknown, name: string, max: bigint): bigint | undefined {
   if (value === undefined) return undefined;
   const v = typeof value === 'number' && Number.isSafeInteger(value) ? BigInt(value) : value;
-  if (typeof v !== 'bigint' || v < 0n || v > FOUR_GIB) {
-    throw badArgument(`lowRamSize must be an integer in 0..4 GiB (0x100000000), got ${String(value)}`);
+  if (typeof v !== 'bigint' || v < 0n || v > max) {
+    throw badArgument(`${name} must be an integer in 0..${max === FOUR_GIB ? '4 GiB (0x100000000)' : `0x${max.toString(16)}`}, got ${String(value)}`);
   }
   return v;
+}
+
+function fileSize(path: string): bigint {
+  try {
+    return BigInt(statSync(path).size);
+  } catch {
+    return 0n; // the native open reports the real error (missing file, permission) with its code
+  }
+}
+
+async function openQemuProcess(spec: QemuProcessSourceSpec, native: NativeMemory): Promise<Memory> {
+  if (!Number.isSafeInteger(spec.pid) || spec.pid <= 0) {
+    throw badArgument(`pid must be a positive integer, got ${String(spec.pid)}`);
+  }
+  if (spec.qmp !== undefined && (typeof spec.qmp !== 'string' || spec.qmp.length === 0)) {
+    throw badArgument('qmp must be a non-empty socket path');
+  }
+  const access = spec.access ?? 'auto';
+  if (!(ACCESS as readonly string[]).includes(access)) {
+    throw badArgument(`access must be one of ${ACCESS.join(', ')}, got ${JSON.stringify(access)}`);
+  }
+  if (spec.memfd !== undefined && typeof spec.memfd !== 'boolean') throw badArgument('memfd must be a boolean');
+  const options: LocateOptions = {};
+  const ramSize = checkSize(spec.ramSize, 'ramSize', 1n << 52n);
+  const lowRamSize = checkSize(spec.lowRamSize, 'lowRamSize', FOUR_GIB);
+  if (ramSize !== undefined) options.ramSize = ramSize;
+  if (lowRamSize !== undefined) options.lowRamSize = lowRamSize;
+  if (spec.qmp !== undefined) options.qmp = spec.qmp;
+  if (spec.timeoutMs !== undefined) options.timeoutMs = spec.timeoutMs;
+  const layout = await locateQemuRam(spec.pid, options);
+  if (layout.memfdPath !== undefined && spec.memfd !== false) {
+    return new Memory(native.memory_open_live_file(layout.memfdPath, layout.lowRamSize, 'qemu-memfd'));
+  }
+  if (layout.hva === 0n) {
+    throw new ParasightError(`pid ${spec.pid}: the RAM memfd is not mapped in the process; cannot read it by address`, {
+      code: 'NOT_FOUND',
+      source: `pid ${spec.pid}`,
+    });
+  }
+  return new Memory(native.memory_open_process(spec.pid, layoutBlocks(layout), access));
 }

@@ -1,0 +1,170 @@
+/**
+ * The qemu-process source on a real process whose memory the test controls (test/fixtures/ram-standin.c lays out
+ * "guest RAM" like QEMU does): /proc/PID/maps discovery, both read paths (process_vm_readv and /proc/PID/mem),
+ * batched reads, resident ranges from /proc/PID/pagemap, and process exit.
+ */
+import { describe, expect, it, afterEach } from 'vitest';
+import { openMemory, ParasightError, type Memory } from '../../src/index.js';
+import { PAGE, patternPage, startStandin, type Standin } from '../fixtures/ram-standin.js';
+
+const MiB = 1 << 20;
+const running: Standin[] = [];
+const open: Memory[] = [];
+afterEach(async () => {
+  for (const m of open.splice(0)) m.close();
+  for (const s of running.splice(0)) await s.kill();
+});
+
+async function standin(size: string, copies: number, touched: number[]): Promise<Standin> {
+  const s = await startStandin(size, copies, touched);
+  running.push(s);
+  return s;
+}
+
+async function track(p: Promise<Memory>): Promise<Memory> {
+  const m = await p;
+  open.push(m);
+  return m;
+}
+
+async function rejection(p: Promise<unknown>): Promise<ParasightError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ParasightError);
+    return e as ParasightError;
+  }
+  throw new Error('expected a rejection');
+}
+
+const page = (n: number): bigint => BigInt(n * PAGE);
+
+for (const access of ['process_vm_readv', 'proc-mem'] as const) {
+  describe(`qemu-process source via ${access}`, () => {
+    it('finds the RAM block from /proc/PID/maps and the -m argument, and reads touched pages', async () => {
+      const s = await standin('8M', 1, [0, 3, 1500]);
+      const mem = await track(openMemory({ kind: 'qemu-process', pid: s.pid, access }));
+      expect(mem.kind).toBe('qemu-process');
+      expect(mem.origin).toBe(`pid ${s.pid}`);
+      expect(mem.ranges).toEqual([{ start: 0n, length: BigInt(8 * MiB) }]);
+      for (const p of [0, 3, 1500]) expect(mem.readPhysical(page(p), PAGE)).toEqual(patternPage(p));
+      // Crossing the end: the error names the first missing byte.
+      const e = (() => {
+        try {
+          mem.readPhysical(BigInt(8 * MiB - 4), 8);
+        } catch (err) {
+          return err as ParasightError;
+        }
+        return undefined;
+      })();
+      expect(e?.code).toBe('OUT_OF_RANGE');
+      expect(e?.address).toBe(BigInt(8 * MiB));
+      // The guest keeps running: a page written after open is seen by the next read.
+      await s.touch(77);
+      expect(mem.readPhysical(page(77) + 100n, 16)).toEqual(patternPage(77).subarray(100, 116));
+    });
+
+    it('batched reads: thousands of items in few calls, holes and edge-crossing items flagged', async () => {
+      const s = await standin('8M', 1, [1, 2, 9]);
+      const mem = await track(openMemory({ kind: 'qemu-process', pid: s.pid, access }));
+      const addrs: bigint[] = [];
+      const expected: Array<Uint8Array | undefined> = [];
+      for (let i = 0; i < 3000; i++) {
+        const p = [1, 2, 9][i % 3]!;
+        const off = (i * 8) % PAGE;
+        addrs.push(page(p) + BigInt(off));
+        expected.push(patternPage(p).subarray(off, off + 8));
+      }
+      addrs.push(BigInt(8 * MiB - 4), BigInt(64 * MiB)); // crosses the end; far past the end
+      expected.push(undefined, undefined);
+      const { bytes, ok } = mem.readMany(BigUint64Array.from(addrs), 8);
+      expected.forEach((want, i) => {
+        expect(ok[i]).toBe(want ? 1 : 0);
+        expect(bytes.subarray(i * 8, i * 8 + 8)).toEqual(want ?? new Uint8Array(8));
+      });
+    });
+
+    it('process exit makes every read SOURCE_GONE', async () => {
+      const s = await standin('8M', 1, [0]);
+      const mem = await track(openMemory({ kind: 'qemu-process', pid: s.pid, access }));
+      expect(mem.readPhysical(0n, 4)).toEqual(patternPage(0).subarray(0, 4));
+      await s.kill();
+      running.length = 0;
+      let err: ParasightError | undefined;
+      try {
+        mem.readPhysical(0n, 4);
+      } catch (e) {
+        err = e as ParasightError;
+      }
+      expect(err?.code).toBe('SOURCE_GONE');
+      expect(err?.message).toBe(`process ${s.pid} has exited; cannot read physical 0x0`);
+      const { ok } = mem.readMany(new BigUint64Array([0n, 8n]), 8);
+      expect(Array.from(ok)).toEqual([0, 0]);
+      expect(() => mem.residentRanges()).toThrow(expect.objectContaining({ code: 'SOURCE_GONE' }));
+    });
+  });
+}
+
+describe('resident ranges (the pagemap hazard)', () => {
+  it('lists only the pages the guest touched; reading an untouched page commits it', async () => {
+    const s = await standin('8M', 1, [0, 3, 4, 100]);
+    const mem = await track(openMemory({ kind: 'qemu-process', pid: s.pid }));
+    const before = [
+      { start: 0n, length: page(1) },
+      { start: page(3), length: page(2) },
+      { start: page(100), length: page(1) },
+    ];
+    expect(mem.residentRanges()).toEqual(before);
+    // Reading only resident ranges allocates nothing new.
+    for (const r of mem.residentRanges()) mem.readPhysical(r.start, Number(r.length));
+    expect(mem.residentRanges()).toEqual(before);
+    // The hazard itself: one read of a never-touched page makes the host commit it.
+    mem.readPhysical(page(7), 8);
+    expect(mem.residentRanges()).toEqual([...before.slice(0, 2), { start: page(7), length: page(1) }, before[2]]);
+    // Clipped to the query; pages the guest touches later appear.
+    await s.touch(200);
+    expect(mem.residentRanges(page(150), page(100))).toEqual([{ start: page(200), length: page(1) }]);
+    expect(mem.residentRanges(page(3) + 10n, 20n)).toEqual([{ start: page(3) + 10n, length: 20n }]);
+  });
+
+  it('follows the layout above 4 GiB (lowRamSize)', async () => {
+    const s = await standin('8M', 1, [1500]);
+    const mem = await track(openMemory({ kind: 'qemu-process', pid: s.pid, lowRamSize: 4 * MiB }));
+    const high = (1n << 32n) + page(1500) - BigInt(4 * MiB);
+    expect(mem.ranges).toEqual([
+      { start: 0n, length: BigInt(4 * MiB) },
+      { start: 1n << 32n, length: BigInt(4 * MiB) },
+    ]);
+    expect(mem.residentRanges()).toEqual([{ start: high, length: page(1) }]);
+    expect(mem.readPhysical(high, PAGE)).toEqual(patternPage(1500));
+  });
+});
+
+describe('locating guest RAM without QMP: clear errors', () => {
+  it('several same-sized candidates are ambiguous and say how to resolve it', async () => {
+    const s = await standin('4M', 2, []);
+    const e = await rejection(openMemory({ kind: 'qemu-process', pid: s.pid }));
+    expect(e.code).toBe('NOT_FOUND');
+    const ranges = s.addresses.map((a) => `0x${a.toString(16)}-0x${(a + BigInt(4 * MiB)).toString(16)}`);
+    expect(e.message).toBe(
+      `pid ${s.pid}: 2 mappings could be guest RAM, each an anonymous rw-p mapping of 4194304 bytes (2 MiB aligned, ` +
+        `followed by a ---p guard page): ${ranges.sort().join(', ')}; pass a QMP socket (qmp) so that gpa2hva tells ` +
+        'which one (e.g. -m 16M has the size of vga.vram)',
+    );
+  });
+
+  it('a wrong RAM size finds nothing', async () => {
+    const s = await standin('4M', 1, []);
+    const e = await rejection(openMemory({ kind: 'qemu-process', pid: s.pid, ramSize: 16 * MiB }));
+    expect(e.code).toBe('NOT_FOUND');
+    expect(e.message).toContain('no anonymous rw-p mapping of 16777216 bytes');
+  });
+
+  it('a missing process and bad arguments', async () => {
+    expect((await rejection(openMemory({ kind: 'qemu-process', pid: 0x3ffffe }))).message).toBe('no process with pid 4194302');
+    expect((await rejection(openMemory({ kind: 'qemu-process', pid: -1 }))).message).toBe('pid must be a positive integer, got -1');
+    expect(
+      (await rejection(openMemory({ kind: 'qemu-process', pid: 1, access: 'mmap' as 'auto' }))).message,
+    ).toBe('access must be one of auto, process_vm_readv, proc-mem, got "mmap"');
+  });
+});
