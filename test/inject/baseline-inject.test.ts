@@ -206,6 +206,7 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
   it('CLI: exit 0 on a clean check, 1 with NDJSON finding events after injection', async () => {
     const db = join(b.dir, 'cli.db');
     const out: string[] = [];
+    const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
     try {
       const v = await start(b.victim, { LATE_LIB: b.payload });
@@ -214,11 +215,14 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
       v.child.kill('SIGUSR1');
       await v.waitFor(/^done late/);
       out.length = 0;
-      expect(await baselineCommand.run(['check', '--exe', b.victim, '--db', db, '--json'])).toBe(1);
+      const qdir = join(b.dir, 'quarantine');
+      expect(await baselineCommand.run(['check', '--exe', b.victim, '--db', db, '--json', '--quarantine', qdir])).toBe(1);
+      expect(readFileSync(join(qdir, `${sha256(b.payload)}.bin`)).equals(readFileSync(b.payload))).toBe(true);
       const events = out.join('').trim().split('\n').map((l) => JSON.parse(l) as { type: string; risk: string; evidence: { path: string }[] });
       expect(events.filter((e) => e.type === 'baseline.finding').map((e) => [e.risk, e.evidence[0]!.path])).toEqual([['high', b.payload]]);
     } finally {
       spy.mockRestore();
+      errSpy.mockRestore();
     }
   });
 });

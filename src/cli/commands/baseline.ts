@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BaselineDetector, type CheckResult } from '../../baseline/detector.js';
 import { eventLine, findingEvidence } from '../../baseline/events.js';
+import { Quarantine } from '../../baseline/quarantine.js';
 import { BaselineStore, defaultDbPath } from '../../baseline/store.js';
 import type { TargetSpec } from '../../baseline/source.js';
 import type { BaselinePolicy } from '../../baseline/types.js';
@@ -35,6 +36,11 @@ options:
                    this clean run shows), a number, or "any"
   --tofu           check: record an unknown (app, version, OS, device) as its baseline (trust on first use)
   --preset FILE    check: JSON object {path: "algo:hex"} of known-good content hashes
+  --quarantine DIR check: copy files of medium/high-risk findings here (named by SHA-256, evidence beside)
+  --collector URL  check: POST those files with their evidence to this https:// URL (token from the
+                   PARASIGHT_COLLECTOR_TOKEN environment variable; retried with back-off)
+  --collector-ca FILE  check: PEM CA certificate to trust for the collector
+  --max-upload N   check: size cap in bytes for quarantined/uploaded files (default 67108864)
   --out FILE       export: write here instead of stdout
   --in FILE        import: read from here ("-" = stdin)
 
@@ -51,6 +57,10 @@ const options = {
   'anon-exec': { type: 'string' },
   tofu: { type: 'boolean' },
   preset: { type: 'string' },
+  quarantine: { type: 'string' },
+  collector: { type: 'string' },
+  'collector-ca': { type: 'string' },
+  'max-upload': { type: 'string' },
   out: { type: 'string' },
   in: { type: 'string' },
 } as const;
@@ -105,13 +115,45 @@ function printCheck(r: CheckResult, asDiff: boolean): void {
 async function runChecks(action: 'check' | 'diff', v: Values, store: BaselineStore): Promise<number> {
   const target = targetOf(v, true)!;
   const preset = readPreset(v.preset);
+  const quarantine = quarantineOf(v);
   const det = await BaselineDetector.create({
     store,
     hashFiles: !v['no-hash'],
     trustOnFirstUse: v.tofu === true,
     ...(preset ? { preset } : {}),
+    ...(quarantine ? { onSuspicious: (f, s, p) => quarantine.submit(f, s, p) } : {}),
   });
   const results = det.check(target, v['app-version'] ? { appVersion: v['app-version'] } : {});
+  const code = report(action, v, results);
+  // Detection output is out; now wait for the side channel so the process does not exit under it.
+  if (quarantine) {
+    for (const o of await quarantine.drain()) {
+      process.stderr.write(`quarantine: ${o.path}: ${o.copy ? `copied to ${o.copy}; ` : ''}upload ${o.upload}` +
+        `${o.attempts ? ` after ${o.attempts} attempt(s)` : ''}${o.error ? ` (${o.error})` : ''}\n`);
+    }
+  }
+  return code;
+}
+
+function quarantineOf(v: Values): Quarantine | undefined {
+  if (!v.quarantine && !v.collector) return undefined;
+  if (v['max-upload'] !== undefined && !/^\d+$/.test(v['max-upload'])) throw new UsageError('--max-upload wants a byte count');
+  return new Quarantine({
+    ...(v.quarantine ? { dir: v.quarantine } : {}),
+    ...(v['max-upload'] !== undefined ? { maxBytes: Number(v['max-upload']) } : {}),
+    ...(v.collector
+      ? {
+          collector: {
+            url: v.collector,
+            ...(v['collector-ca'] ? { ca: readFileSync(v['collector-ca']) } : {}),
+            ...(process.env.PARASIGHT_COLLECTOR_TOKEN ? { token: process.env.PARASIGHT_COLLECTOR_TOKEN } : {}),
+          },
+        }
+      : {}),
+  });
+}
+
+function report(action: 'check' | 'diff', v: Values, results: CheckResult[]): number {
   if (results.length === 0) {
     process.stderr.write(`parasight baseline: no running process matches the target\n`);
     return EXIT_USAGE;
