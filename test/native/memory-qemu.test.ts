@@ -1,0 +1,153 @@
+/**
+ * A real, paused QEMU (q35, no kernel: `-S`), its RAM seeded by QEMU's own generic loader with a known pattern.
+ * Reads through QMP discovery (gpa2hva + info mtree -f), through /proc/PID/maps, and through the memfd backend must
+ * all return the bytes QEMU put there, including RAM above 4 GiB.
+ */
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { locateQemuRam, openMemory, ParasightError, QmpClient, type Memory } from '../../src/index.js';
+import { pattern } from '../fixtures/memory-images.js';
+
+const qemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
+const MiB = 1n << 20n;
+const HIGH = 1n << 32n;
+
+let dir: string;
+const seed = pattern(42, 8192);
+const started: ChildProcess[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'parasight-qemu-'));
+  writeFileSync(join(dir, 'seed.bin'), seed);
+});
+afterAll(async () => {
+  for (const c of started) {
+    if (c.exitCode === null) {
+      c.kill('SIGKILL');
+      await new Promise((r) => c.once('exit', r));
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Guest {
+  pid: number;
+  qmp: string;
+  child: ChildProcess;
+}
+
+let guestCount = 0;
+/** Starts a paused q35 guest whose RAM holds `seed` at 1 MiB and at 4 GiB + 4 KiB when RAM reaches that high. */
+async function startGuest(machine: string, extra: string[] = []): Promise<Guest> {
+  const qmp = join(dir, `qmp${guestCount++}.sock`);
+  const loaders = ['0x100000', ...(machine.includes('max-ram-below-4g') ? ['0x100001000'] : [])].flatMap((addr) => [
+    '-device',
+    `loader,file=${join(dir, 'seed.bin')},addr=${addr},force-raw=on`,
+  ]);
+  const child = spawn(
+    'qemu-system-x86_64',
+    ['-machine', machine, '-m', '64M', '-S', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'none',
+      '-qmp', `unix:${qmp},server=on,wait=off`, ...loaders, ...extra],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  started.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  for (let i = 0; i < 200 && !existsSync(qmp); i++) {
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!existsSync(qmp)) throw new Error(`QEMU did not start: ${stderr}`);
+  return { pid: child.pid!, qmp, child };
+}
+
+async function withMemory<T>(p: Promise<Memory>, fn: (m: Memory) => T): Promise<T> {
+  const m = await p;
+  try {
+    return fn(m);
+  } finally {
+    m.close();
+  }
+}
+
+describe.skipIf(!qemu)('paused QEMU guest (qemu-system-x86_64 -machine q35 -S)', () => {
+  it('QMP (gpa2hva) and /proc/PID/maps find the same RAM block and read the bytes QEMU loaded', async () => {
+    const g = await startGuest('q35');
+    const viaQmp = await locateQemuRam(g.pid, { qmp: g.qmp });
+    const viaMaps = await locateQemuRam(g.pid);
+    expect(viaQmp).toMatchObject({ how: 'gpa2hva', blockName: 'pc.ram', ramSize: 64n * MiB, lowRamSize: 64n * MiB });
+    expect(viaMaps).toMatchObject({ how: 'maps', ramSize: 64n * MiB, lowRamSize: 64n * MiB, hva: viaQmp.hva });
+    for (const spec of [{ qmp: g.qmp }, {}]) {
+      await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, ...spec }), (m) => {
+        expect(m.kind).toBe('qemu-process');
+        expect(m.ranges).toEqual([{ start: 0n, length: 64n * MiB }]);
+        expect(m.readPhysical(0x100000n, seed.length)).toEqual(seed);
+        // A paused guest that never ran has touched almost nothing: the scan list stays small.
+        const resident = m.residentRanges().reduce((n, r) => n + r.length, 0n);
+        expect(resident).toBeGreaterThanOrEqual(BigInt(seed.length));
+        expect(resident).toBeLessThan(8n * MiB);
+      });
+    }
+  });
+
+  it('RAM above 4 GiB: the layout comes from info mtree -f, or from lowRamSize without QMP', async () => {
+    const g = await startGuest('q35,max-ram-below-4g=32M');
+    const expected = [
+      { start: 0n, length: 32n * MiB },
+      { start: HIGH, length: 32n * MiB },
+    ];
+    for (const spec of [{ qmp: g.qmp }, { lowRamSize: 32n * MiB }]) {
+      await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, ...spec }), (m) => {
+        expect(m.ranges).toEqual(expected);
+        expect(m.readPhysical(0x100000n, seed.length)).toEqual(seed);
+        expect(m.readPhysical(HIGH + 0x1000n, seed.length)).toEqual(seed);
+        expect(() => m.readPhysical(32n * MiB, 1)).toThrow(expect.objectContaining({ code: 'HOLE' }));
+      });
+    }
+  });
+
+  it('memfd backend: the memfd is mapped (zero-copy when sealed), or read through the process when asked', async () => {
+    const g = await startGuest('q35,memory-backend=mem', ['-object', 'memory-backend-memfd,id=mem,size=64M,share=on']);
+    await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp }), (m) => {
+      expect(m.kind).toBe('qemu-memfd');
+      expect(m.readPhysical(0x100000n, seed.length)).toEqual(seed);
+      // QEMU seals its memfd against shrinking, so views over the mapping are safe: two reads share one buffer.
+      expect(m.readPhysical(0x100000n, 16).buffer).toBe(m.readPhysical(0x200000n, 16).buffer);
+      const resident = m.residentRanges().reduce((n, r) => n + r.length, 0n);
+      expect(resident).toBeLessThan(8n * MiB);
+    });
+    await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp, memfd: false }), (m) => {
+      expect(m.kind).toBe('qemu-process');
+      expect(m.readPhysical(0x100000n, seed.length)).toEqual(seed);
+    });
+  });
+
+  it('QEMU quitting turns reads into SOURCE_GONE; the QMP client reports errors clearly', async () => {
+    const g = await startGuest('q35');
+    const m = await openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp });
+    const client = await QmpClient.connect(g.qmp);
+    expect(client.greeting).toHaveProperty('version');
+    await expect(client.execute('no-such-command')).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      message: 'QMP command "no-such-command" failed: CommandNotFound: The command no-such-command has not been found',
+    });
+    expect(await client.hmp('gpa2hva 0x100000')).toMatch(/^Host virtual address for 0x100000 \(pc\.ram\) is 0x[0-9a-f]+\n$/);
+    const exited = new Promise((r) => g.child.once('exit', r));
+    await client.execute('quit').catch(() => undefined); // QEMU may close the socket before replying
+    await exited;
+    let err: ParasightError | undefined;
+    try {
+      m.readPhysical(0x100000n, 16);
+    } catch (e) {
+      err = e as ParasightError;
+    }
+    expect(err?.code).toBe('SOURCE_GONE');
+    await expect(client.execute('query-status')).rejects.toMatchObject({ code: 'IO' });
+    client.close();
+    m.close();
+    await expect(QmpClient.connect(g.qmp)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
