@@ -1,0 +1,232 @@
+/**
+ * Attribution: which guest process owns a new flow. The first try is a lookup in the index built from the last
+ * introspector walk (a Map hit, no guest access). Misses wait in a bounded pending list; one rate-limited refresh
+ * (a single bounded walk of the guest) serves all of them, so a flood of new flows costs at most one walk per
+ * `minRefreshIntervalMs` — it cannot pin a core. Every flow ends with an explicit outcome:
+ *   attributed | inbound-to-listener | closed-before-attribution | unattributed (with a reason).
+ */
+import { tryParseAddress, formatAddress } from '../decode/address.js';
+import type { GuestIntrospector } from '../introspect/types.js';
+import type { ProcessQueue } from '../queues/process-queue.js';
+import type { AttributionOutcome, ConnectionRecord } from '../queues/record-queue.js';
+
+export interface AttributorOptions {
+  /** Minimum time between two guest walks (ms). */
+  minRefreshIntervalMs?: number;
+  /** A pending flow gives up after this many walks without finding it... */
+  maxAttempts?: number;
+  /** ... or after this long (ms). */
+  maxWaitMs?: number;
+  /** More pending flows than this are declared unattributed at once (reason "attribution-backlog"). */
+  maxPending?: number;
+  /** New flows arriving within this window share one walk (ms). */
+  batchDelayMs?: number;
+}
+
+interface Owner {
+  pid: number;
+  via: string;
+}
+
+interface Pending {
+  record: ConnectionRecord;
+  since: number;
+  attempts: number;
+  closed: boolean;
+}
+
+export interface AttributionStats {
+  refreshes: number;
+  refreshErrors: number;
+  pending: number;
+  outcomes: Record<Exclude<AttributionOutcome, 'pending'>, number>;
+  /** Wall-clock ms from request to outcome: p50 and p99 over the recent window. */
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+function canonical(text: string): string | undefined {
+  const a = tryParseAddress(text);
+  if (!a) return undefined;
+  // IPv4-mapped IPv6 (dual-stack sockets) is the IPv4 address on the wire.
+  if (a.family === 6 && a.words[0] === 0 && a.words[1] === 0 && a.words[2] === 0xffff) return formatAddress(4, [a.words[3]!]);
+  return formatAddress(a.family, a.words);
+}
+
+function isWildcard(addr: string): boolean {
+  return addr === '0.0.0.0' || addr === '::';
+}
+
+const protoName = (p: number): string => (p === 6 ? 'tcp' : p === 17 ? 'udp' : String(p));
+
+export class Attributor {
+  private conns = new Map<string, Owner>();
+  private listeners = new Map<string, Owner>();
+  private readonly pending = new Map<number, Pending>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastRefresh = -Infinity;
+  private indexed = false;
+  private lastError: string | undefined;
+  private readonly latencies = new Float64Array(1024);
+  private latencyCount = 0;
+  private readonly opts: Required<AttributorOptions>;
+  private closed = false;
+  readonly stats_ = { refreshes: 0, refreshErrors: 0 };
+  readonly outcomes = { attributed: 0, 'inbound-to-listener': 0, 'closed-before-attribution': 0, unattributed: 0 };
+
+  constructor(
+    private readonly introspector: GuestIntrospector | undefined,
+    private readonly processes: ProcessQueue,
+    private readonly hooks: {
+      onOutcome: (record: ConnectionRecord) => void;
+      /** True when the wire already shows the connection closing (FIN/RST) or gone. */
+      isClosing: (record: ConnectionRecord) => boolean;
+    },
+    options: AttributorOptions = {},
+  ) {
+    this.opts = {
+      minRefreshIntervalMs: options.minRefreshIntervalMs ?? 250,
+      maxAttempts: options.maxAttempts ?? 3,
+      maxWaitMs: options.maxWaitMs ?? 3000,
+      maxPending: options.maxPending ?? 4096,
+      batchDelayMs: options.batchDelayMs ?? 5,
+    };
+  }
+
+  /** A new flow: answered at once from the index when possible, else queued for the next walk. */
+  request(record: ConnectionRecord): void {
+    const now = Date.now();
+    if (!this.introspector) return this.finish(record, now, now, 'unattributed', 'no-introspector');
+    if (this.indexed && this.tryResolve(record, now, now)) return;
+    if (this.pending.size >= this.opts.maxPending) return this.finish(record, now, now, 'unattributed', 'attribution-backlog');
+    this.pending.set(record.flowId, { record, since: now, attempts: 0, closed: false });
+    this.schedule(now);
+  }
+
+  /** The flow left the flow table (closed or idle) while its owner was unknown. */
+  flowEnded(flowId: number): void {
+    const p = this.pending.get(flowId);
+    if (p) p.closed = true;
+  }
+
+  private schedule(now: number): void {
+    if (this.timer || this.closed) return;
+    const wait = Math.max(this.opts.batchDelayMs, this.lastRefresh + this.opts.minRefreshIntervalMs - now);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.run();
+    }, wait);
+  }
+
+  /** One walk for every pending flow. */
+  private run(): void {
+    if (this.closed || this.pending.size === 0) return;
+    const now = Date.now();
+    this.refresh(now);
+    for (const [id, p] of this.pending) {
+      p.attempts++;
+      if (this.tryResolve(p.record, p.since, now)) {
+        this.pending.delete(id);
+        continue;
+      }
+      if (p.closed || this.hooks.isClosing(p.record)) {
+        this.pending.delete(id);
+        this.finish(p.record, p.since, now, 'closed-before-attribution', 'connection gone from the guest before its walk');
+      } else if (p.attempts >= this.opts.maxAttempts || now - p.since >= this.opts.maxWaitMs) {
+        this.pending.delete(id);
+        this.finish(p.record, p.since, now, 'unattributed', this.lastError ? `introspector-error: ${this.lastError}` : 'not-found-in-guest');
+      }
+    }
+    if (this.pending.size > 0) this.schedule(Date.now());
+  }
+
+  /** Re-walks the guest and rebuilds the index (also callable by the owner, e.g. on start). */
+  refresh(now = Date.now()): void {
+    const intro = this.introspector;
+    if (!intro) return;
+    this.lastRefresh = now;
+    this.stats_.refreshes++;
+    try {
+      if (this.indexed) intro.refresh();
+      this.processes.update(intro.processes().items, now);
+      const conns = new Map<string, Owner>();
+      const listeners = new Map<string, Owner>();
+      for (const c of intro.connections().items) {
+        const local = canonical(c.localAddress);
+        const remote = canonical(c.remoteAddress);
+        if (local === undefined || remote === undefined) continue;
+        if (c.state === 'LISTEN' || (c.remotePort === 0 && isWildcard(remote))) {
+          listeners.set(`${c.proto}|${isWildcard(local) ? '*' : local}|${c.localPort}`, { pid: c.pid, via: c.foundBy });
+        } else {
+          conns.set(`${c.proto}|${local}|${c.localPort}|${remote}|${c.remotePort}`, { pid: c.pid, via: c.foundBy });
+        }
+      }
+      for (const s of intro.sockets().items) {
+        const local = canonical(s.localAddress);
+        if (local === undefined) continue;
+        const key = `${s.proto}|${isWildcard(local) ? '*' : local}|${s.localPort}`;
+        if (!listeners.has(key)) listeners.set(key, { pid: s.pid, via: s.foundBy });
+      }
+      this.conns = conns;
+      this.listeners = listeners;
+      this.indexed = true;
+      this.lastError = undefined;
+    } catch (e) {
+      this.stats_.refreshErrors++;
+      this.lastError = (e as Error).message;
+    }
+  }
+
+  private tryResolve(r: ConnectionRecord, since: number, now: number): boolean {
+    const proto = protoName(r.proto);
+    const exact = this.conns.get(`${proto}|${r.local}|${r.lport}|${r.remote}|${r.rport}`);
+    if (exact) {
+      this.finish(r, since, now, 'attributed', exact.via, exact.pid);
+      return true;
+    }
+    const listener = this.listeners.get(`${proto}|${r.local}|${r.lport}`) ?? this.listeners.get(`${proto}|*|${r.lport}`);
+    if (listener && (r.direction === 'inbound' || proto === 'udp')) {
+      // Outbound UDP from an unconnected socket is still that socket's process.
+      const outcome = r.direction === 'inbound' ? 'inbound-to-listener' : 'attributed';
+      this.finish(r, since, now, outcome, `${listener.via} (bound socket)`, listener.pid);
+      return true;
+    }
+    return false;
+  }
+
+  private finish(r: ConnectionRecord, since: number, now: number, outcome: Exclude<AttributionOutcome, 'pending'>, reason: string, pid?: number): void {
+    r.outcome = outcome;
+    r.reason = reason;
+    r.attributionMs = now - since;
+    if (pid !== undefined) {
+      r.pid = pid;
+      const proc = this.processes.get(pid);
+      if (proc) {
+        r.processKey = proc.key;
+        r.name = proc.name;
+        r.path = proc.path;
+      }
+    }
+    this.outcomes[outcome]++;
+    this.latencies[this.latencyCount++ % this.latencies.length] = r.attributionMs;
+    this.hooks.onOutcome(r);
+  }
+
+  stats(): AttributionStats {
+    const n = Math.min(this.latencyCount, this.latencies.length);
+    const sorted = Array.from(this.latencies.subarray(0, n)).sort((a, b) => a - b);
+    const q = (f: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(f * n))]!);
+    return { ...this.stats_, pending: this.pending.size, outcomes: { ...this.outcomes }, latencyP50Ms: q(0.5), latencyP99Ms: q(0.99) };
+  }
+
+  /** Stops the timer; pending flows are resolved as unattributed ("sensor closed"), never dropped silently. */
+  close(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const now = Date.now();
+    for (const p of this.pending.values()) this.finish(p.record, p.since, now, p.closed || this.hooks.isClosing(p.record) ? 'closed-before-attribution' : 'unattributed', 'sensor closed');
+    this.pending.clear();
+    this.closed = true;
+  }
+}

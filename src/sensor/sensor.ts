@@ -1,0 +1,197 @@
+/**
+ * Sensor: the embeddable VM sensor. Watches one or more VMs (live on a bridge/tap, or from capture files), attributes
+ * each new connection to a guest process through a GuestIntrospector, applies the per-process policy and publishes
+ * events (EventEmitter "event" + async iteration, with back-pressure).
+ *
+ *   const sensor = createSensor({ policy: 'rules.yaml', vms: [{ name: 'web1', guest: { macs: [...] }, introspector }] });
+ *   for await (const e of sensor) console.log(e.type, e.process?.name);
+ */
+import { EventEmitter } from 'node:events';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { badArgument } from '../errors.js';
+import { LiveCapture, type LiveCaptureOptions } from '../capture/live.js';
+import { readPcapFile, type PcapFileOptions, type PcapFileSummary } from '../capture/pcap-file.js';
+import type { CaptureStats } from '../capture/types.js';
+import { Detector } from '../detector/detector.js';
+import { EventStream } from '../events/stream.js';
+import type { SensorEvent } from '../events/event.js';
+import type { GuestIntrospector } from '../introspect/types.js';
+import type { PolicySpec } from '../rules/policy.js';
+import { PolicyStore } from '../rules/store.js';
+import { VmPipeline, type PipelineOptions } from './pipeline.js';
+import { collectMetrics, type SensorMetrics } from './metrics.js';
+
+export interface VmOptions extends Omit<PipelineOptions, 'introspector'> {
+  /** Answers "which process owns this connection"; without one every flow is `unattributed`. */
+  introspector?: GuestIntrospector;
+  /** Host interface (bridge, tap) to capture this VM's traffic on; omit for file/ingest-only use. */
+  iface?: string;
+  capture?: LiveCaptureOptions;
+}
+
+export interface SensorOptions {
+  vms: VmOptions[];
+  /** Policy file path (YAML/JSON), a policy object, or an existing PolicyStore. */
+  policy: string | PolicySpec | PolicyStore;
+  /** Reload the policy file when it changes on disk (default true for a path). */
+  watchPolicy?: boolean;
+  /** Publish `connection.allowed` events too. */
+  emitAllowed?: boolean;
+  /** Per-process rate-limit window for abnormal-connection events (ms). */
+  rateWindowMs?: number;
+  /** Events queued per slow async-iterator consumer before the oldest are dropped. */
+  maxQueuedEvents?: number;
+}
+
+interface Vm {
+  pipeline: VmPipeline;
+  detector: Detector;
+  options: VmOptions;
+  capture: LiveCapture | undefined;
+  captureStats: CaptureStats | undefined;
+}
+
+export interface SensorEventMap {
+  event: [SensorEvent];
+  error: [Error];
+  'policy-reloaded': [number];
+}
+
+export class Sensor extends EventEmitter<SensorEventMap> {
+  readonly policyStore: PolicyStore;
+  private readonly ownsStore: boolean;
+  private readonly stream: EventStream;
+  private readonly vms = new Map<string, Vm>();
+  private readonly loopDelay: IntervalHistogram;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly startedAt = Date.now();
+
+  constructor(options: SensorOptions) {
+    super();
+    if (!options || !Array.isArray(options.vms) || options.vms.length === 0) throw badArgument('options.vms must list at least one VM');
+    this.ownsStore = !(options.policy instanceof PolicyStore);
+    this.policyStore = options.policy instanceof PolicyStore ? options.policy : new PolicyStore(options.policy);
+    this.stream = new EventStream(options.maxQueuedEvents);
+    this.stream.on('event', (e) => this.emit('event', e));
+    for (const vo of options.vms) {
+      if (this.vms.has(vo.name)) throw badArgument(`two VMs are named ${JSON.stringify(vo.name)}`);
+      let pipeline: VmPipeline | undefined;
+      const detector = new Detector({ vm: vo.name, emitAllowed: options.emitAllowed, rateWindowMs: options.rateWindowMs }, (e) => this.stream.publish(e), (k) => pipeline?.processes.byKey(k));
+      pipeline = new VmPipeline(vo, this.policyStore, detector);
+      this.vms.set(vo.name, { pipeline, detector, options: vo, capture: undefined, captureStats: undefined });
+    }
+    this.policyStore.on('reloaded', (_p, gen) => {
+      for (const vm of this.vms.values()) vm.pipeline.reevaluate();
+      this.emit('policy-reloaded', gen);
+    });
+    this.policyStore.on('error', (e) => this.emit('error', e));
+    if (typeof options.policy === 'string' && options.watchPolicy !== false) this.policyStore.watchFile();
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
+  }
+
+  /** Opens live captures for every VM that names an interface. */
+  start(): this {
+    for (const [name, vm] of this.vms) {
+      if (!vm.options.iface || vm.capture) continue;
+      vm.capture = new LiveCapture(vm.options.iface, vm.pipeline.onFrame, { filter: vm.pipeline.matcher.bpfFilter(), ...vm.options.capture });
+      void name;
+    }
+    if (!this.expiryTimer) {
+      // Live flows also expire while no packets arrive.
+      this.expiryTimer = setInterval(() => {
+        const now = Date.now();
+        for (const vm of this.vms.values()) if (vm.capture) vm.pipeline.expire(now);
+      }, 1000);
+      this.expiryTimer.unref();
+    }
+    return this;
+  }
+
+  private vm(name?: string): Vm {
+    if (name === undefined) {
+      if (this.vms.size !== 1) throw badArgument('several VMs are configured: name the one the frames belong to');
+      return this.vms.values().next().value!;
+    }
+    const vm = this.vms.get(name);
+    if (!vm) throw badArgument(`no VM named ${JSON.stringify(name)}`);
+    return vm;
+  }
+
+  /** Feeds one frame (e.g. from the embedder's own capture). The bytes are not kept. */
+  ingest(frame: Uint8Array, tsMs: number, linkType = 1, vm?: string): void {
+    this.vm(vm).pipeline.onFrame(frame, 0, frame.length, frame.length, tsMs, linkType);
+  }
+
+  /** Reads a pcap/pcapng file through the VM's pipeline (chunked: the event loop keeps running). */
+  async readPcap(path: string, vm?: string, options?: PcapFileOptions): Promise<PcapFileSummary> {
+    const v = this.vm(vm);
+    const summary = await readPcapFile(path, v.pipeline.onFrame, options);
+    return summary;
+  }
+
+  /** Waits until every new flow seen so far has an attribution outcome (useful after readPcap). */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while ([...this.vms.values()].some((v) => v.pipeline.attributor.stats().pending > 0)) {
+      if (Date.now() > end) throw badArgument('attribution did not settle in time');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Re-reads the policy file (the CLI calls this on SIGHUP). Flows, records and processes are kept. */
+  reloadPolicy(): boolean {
+    return this.policyStore.reload();
+  }
+
+  /** Emits pending rate-limit summaries now. */
+  flushEvents(): void {
+    for (const vm of this.vms.values()) vm.detector.flush(true);
+  }
+
+  /** A new async iterator over events from now on. */
+  events(): AsyncIterableIterator<SensorEvent> {
+    return this.stream.subscribe();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<SensorEvent> {
+    return this.events();
+  }
+
+  pipeline(name?: string): VmPipeline {
+    return this.vm(name).pipeline;
+  }
+
+  metrics(): SensorMetrics {
+    const vms = [...this.vms.values()].map((vm) => {
+      if (vm.capture) vm.captureStats = vm.capture.stats();
+      return { pipeline: vm.pipeline, capture: vm.captureStats, detector: vm.detector };
+    });
+    return collectMetrics(vms, this.stream, this.loopDelay, this.policyStore.generation);
+  }
+
+  /** Stops capture, resolves pending attributions, flushes summaries, ends iterators. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.expiryTimer);
+    for (const vm of this.vms.values()) {
+      if (vm.capture) {
+        vm.captureStats = vm.capture.stats();
+        vm.capture.close();
+        vm.capture = undefined;
+      }
+      vm.pipeline.close();
+      vm.detector.close();
+      vm.options.introspector?.close();
+    }
+    if (this.ownsStore) this.policyStore.close();
+    this.loopDelay.disable();
+    this.stream.end();
+  }
+}
+
+export function createSensor(options: SensorOptions): Sensor {
+  return new Sensor(options);
+}

@@ -1,0 +1,177 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import { createSensor, type Sensor } from '../../../src/sensor/sensor.js';
+import type { SensorEvent } from '../../../src/events/event.js';
+import type { PolicySpec } from '../../../src/rules/policy.js';
+import { buildFrame, type FrameSpec } from '../../fixtures/packets/frames.js';
+import { MemoryIntrospector } from '../../fixtures/introspect/memory-introspector.js';
+
+const GUEST = '10.0.0.2';
+const GUEST_MAC = '52:54:00:00:00:10';
+const PEER_MAC = '52:54:00:00:00:20';
+
+const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../../schema/event.schema.json', import.meta.url)), 'utf8'));
+const validateEvent = new Ajv({ allErrors: true, strict: false }).compile(schema);
+
+const policy: PolicySpec = {
+  version: 1,
+  default: { mode: 'default-allow', rules: [{ direction: 'outbound', proto: 'tcp', rport: 25 }] },
+  processes: [
+    { name: 'curl', mode: 'default-deny', rules: [{ direction: 'outbound', proto: 'tcp', remote: '10.0.0.9', rport: 443 }] },
+    { name: 'sshd', mode: 'default-deny', rules: [{ direction: 'inbound', proto: 'tcp', lport: 22 }] },
+  ],
+};
+
+function out(spec: Partial<FrameSpec>): Uint8Array {
+  return buildFrame({ srcMac: GUEST_MAC, dstMac: PEER_MAC, src: GUEST, dst: '10.0.0.9', proto: 'tcp', ...spec });
+}
+function inb(spec: Partial<FrameSpec>): Uint8Array {
+  return buildFrame({ srcMac: PEER_MAC, dstMac: GUEST_MAC, src: '10.0.0.9', dst: GUEST, proto: 'tcp', ...spec });
+}
+
+let sensor: Sensor | undefined;
+afterEach(() => sensor?.close());
+
+function setup(opts: { introspector?: MemoryIntrospector; emitAllowed?: boolean; policy?: PolicySpec } = {}) {
+  const intro = opts.introspector ?? new MemoryIntrospector();
+  const events: SensorEvent[] = [];
+  sensor = createSensor({
+    policy: opts.policy ?? policy,
+    emitAllowed: opts.emitAllowed,
+    vms: [{ name: 'vm1', guest: { macs: [GUEST_MAC] }, introspector: intro, attribution: { minRefreshIntervalMs: 20, maxAttempts: 2, batchDelayMs: 1 } }],
+  });
+  sensor.on('event', (e) => events.push(e));
+  let ts = 1_700_000_000_000;
+  const send = (f: Uint8Array): void => sensor!.ingest(f, (ts += 1));
+  return { intro, events, send, s: sensor };
+}
+
+function connect(send: (f: Uint8Array) => void, sport: number, remote: string, rport: number): void {
+  send(out({ dst: remote, sport, dport: rport, flags: 'S' }));
+  send(inb({ src: remote, sport: rport, dport: sport, flags: 'SA' }));
+  send(out({ dst: remote, sport, dport: rport, flags: 'A' }));
+}
+
+describe('Sensor end to end (in-memory guest)', () => {
+  it('allowed connection: no alert; injected behaviour: one process.parasitized with pid, name, evidence', async () => {
+    const intro = new MemoryIntrospector();
+    intro.addProcess(100, 'curl', '/usr/bin/curl');
+    intro.connectionList.push(intro.connection(100, 'tcp', GUEST, 40000, '10.0.0.9', 443));
+    const { events, send, s } = setup({ introspector: intro });
+    connect(send, 40000, '10.0.0.9', 443);
+    await s.settle();
+    expect(events).toEqual([]);
+
+    // The same process later connects elsewhere (twice): found only after a walk (opened after the last snapshot).
+    intro.pendingConnections.push(intro.connection(100, 'tcp', GUEST, 40001, '203.0.113.66', 4444), intro.connection(100, 'tcp', GUEST, 40002, '203.0.113.67', 4444));
+    connect(send, 40001, '203.0.113.66', 4444);
+    connect(send, 40002, '203.0.113.67', 4444);
+    await s.settle();
+    const parasitized = events.filter((e) => e.type === 'process.parasitized');
+    expect(parasitized).toHaveLength(1);
+    expect(parasitized[0]).toMatchObject({
+      vm: 'vm1',
+      process: { pid: 100, name: 'curl', path: '/usr/bin/curl', create_time: 1100 },
+      flow: { local: GUEST, lport: 40001, remote: '203.0.113.66', rport: 4444, direction: 'outbound', proto: 'tcp' },
+      verdict: 'deny',
+      risk: 'high',
+      rule: 'curl#mode',
+      attribution: { outcome: 'attributed' },
+    });
+    expect(parasitized[0]!.evidence.map((e) => e.kind)).toEqual(['connection', 'policy', 'process']);
+    // connection.abnormal: the first in full, the second rate-limited into a summary with a count.
+    expect(events.filter((e) => e.type === 'connection.abnormal' && e.count === 1)).toHaveLength(1);
+    s.flushEvents();
+    const summary = events.filter((e) => e.type === 'connection.abnormal' && e.count > 1 || (e.type === 'connection.abnormal' && /rate-limited/.test(e.reason)));
+    expect(summary).toHaveLength(1);
+    expect(summary[0]).toMatchObject({ count: 1, flow: { remote: '203.0.113.67' } });
+    for (const e of events) expect(validateEvent(e), JSON.stringify(validateEvent.errors)).toBe(true);
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+
+  it('later packets reuse the cached verdict (no further attribution)', async () => {
+    const intro = new MemoryIntrospector();
+    intro.addProcess(100, 'curl');
+    intro.connectionList.push(intro.connection(100, 'tcp', GUEST, 40010, '198.51.100.1', 80));
+    const { send, s } = setup({ introspector: intro });
+    connect(send, 40010, '198.51.100.1', 80);
+    await s.settle();
+    const before = s.metrics().vms[0]!;
+    for (let i = 0; i < 100; i++) send(out({ dst: '198.51.100.1', sport: 40010, dport: 80, flags: 'PA', payload: 100 }));
+    const after = s.metrics().vms[0]!;
+    expect(after.flows.created).toBe(before.flows.created);
+    expect(after.attribution.outcomes).toEqual(before.attribution.outcomes);
+    expect(after.deniedPackets - before.deniedPackets).toBe(100);
+  });
+
+  it('inbound to a listener, unattributed and closed-before-attribution are explicit outcomes', async () => {
+    const intro = new MemoryIntrospector();
+    intro.addProcess(22, 'sshd', '/usr/sbin/sshd');
+    intro.listen(22, 'tcp', '0.0.0.0', 22);
+    const { events, send, s } = setup({ introspector: intro, emitAllowed: true });
+    send(inb({ sport: 50000, dport: 22, flags: 'S' }));
+    send(out({ sport: 9999, dport: 25, flags: 'S' })); // nobody in the guest owns it; fallback denies port 25
+    send(out({ sport: 9998, dport: 8080, flags: 'S' }));
+    send(inb({ sport: 8080, dport: 9998, flags: 'RA' })); // refused at once
+    await s.settle();
+    const m = s.metrics().vms[0]!.attribution;
+    expect(m.outcomes).toEqual({ attributed: 0, 'inbound-to-listener': 1, 'closed-before-attribution': 1, unattributed: 1 });
+    const byPort = (p: number) => events.find((e) => e.flow?.lport === p);
+    expect(byPort(22)).toMatchObject({ type: 'connection.allowed', process: { pid: 22, name: 'sshd' }, attribution: { outcome: 'inbound-to-listener' } });
+    expect(byPort(9999)).toMatchObject({ type: 'connection.abnormal', process: null, rule: 'default#0', attribution: { outcome: 'unattributed', reason: 'not-found-in-guest' } });
+    expect(byPort(9998)).toMatchObject({ type: 'connection.allowed', attribution: { outcome: 'closed-before-attribution' } });
+    for (const e of events) expect(validateEvent(e), JSON.stringify(validateEvent.errors)).toBe(true);
+  });
+
+  it('a flood of unknown flows is served by a few coalesced walks, not one per flow', async () => {
+    const intro = new MemoryIntrospector();
+    const { send, s } = setup({ introspector: intro });
+    for (let i = 0; i < 500; i++) send(out({ proto: 'udp', dst: `198.51.100.${i % 250}`, sport: 10000 + i, dport: 53 }));
+    await s.settle();
+    const a = s.metrics().vms[0]!.attribution;
+    expect(a.outcomes.unattributed).toBe(500);
+    // 1 initial walk + maxAttempts (2) rounds for the whole batch.
+    expect(intro.refreshes).toBeLessThanOrEqual(3);
+  });
+
+  it('introspector failures end as unattributed with the error as reason', async () => {
+    const intro = new MemoryIntrospector();
+    intro.failRefresh = 'guest memory unreadable';
+    const { events, send, s } = setup({ introspector: intro });
+    send(out({ sport: 1, dport: 25, flags: 'S' }));
+    await s.settle();
+    expect(events[0]).toMatchObject({ attribution: { outcome: 'unattributed', reason: 'introspector-error: guest memory unreadable' } });
+  });
+
+  it('policy reload keeps flows and re-decides them', async () => {
+    const intro = new MemoryIntrospector();
+    intro.addProcess(100, 'curl');
+    intro.connectionList.push(intro.connection(100, 'tcp', GUEST, 40020, '10.0.0.9', 443));
+    const { events, send, s } = setup({ introspector: intro });
+    connect(send, 40020, '10.0.0.9', 443);
+    await s.settle();
+    expect(events).toEqual([]);
+    s.policyStore.replace({ version: 1, processes: [{ name: 'curl', mode: 'default-deny', rules: [] }] });
+    expect(events.map((e) => e.type)).toEqual(['process.parasitized', 'connection.abnormal']);
+    expect(s.metrics().vms[0]!.flows.flows).toBe(1);
+    expect(s.metrics().policyGeneration).toBe(2);
+  });
+
+  it('async iterator receives events and ends on close', async () => {
+    const intro = new MemoryIntrospector();
+    intro.addProcess(7, 'curl');
+    intro.connectionList.push(intro.connection(7, 'tcp', GUEST, 1234, '192.0.2.1', 80));
+    const { send, s } = setup({ introspector: intro });
+    const it = s.events();
+    connect(send, 1234, '192.0.2.1', 80);
+    const first = await it.next();
+    expect(first.value).toMatchObject({ type: 'process.parasitized', process: { pid: 7 } });
+    s.close();
+    const rest: SensorEvent[] = [];
+    for await (const e of it) rest.push(e);
+    expect(rest.map((e) => e.type)).toEqual(['connection.abnormal']);
+    expect(intro.closed).toBe(true);
+  });
+});
