@@ -56,6 +56,37 @@ export function buildRecord(
   return { feature, files, anonExecMax, policy, appVersionInfo: s.appVersion, recordedAt: s.collectedAt, source };
 }
 
+/**
+ * Folds a new clean recording into the stored one (`record --merge`): the path list becomes the union, files not
+ * in both are marked optional (never reported missing), the anonymous-exec allowance is the larger one, and the
+ * newer recording's hashes win (the caller vouches that this run is clean too).
+ */
+export function mergeRecords(older: BaselineRecord, newer: BaselineRecord, digest: Digest): BaselineRecord {
+  const a = new Map(older.files.map((f) => [f.path, f]));
+  const b = new Map(newer.files.map((f) => [f.path, f]));
+  const paths = [...new Set([...a.keys(), ...b.keys()])].sort();
+  const files = paths.map((p) => {
+    const n = b.get(p);
+    const o = a.get(p);
+    const f: FileRecord = { ...(n ?? o)! };
+    if (!n || !o || o.optional) f.optional = true;
+    else delete f.optional;
+    if (n && o) {
+      f.exec = n.exec || o.exec;
+      f.deleted = n.deleted || o.deleted;
+      f.code = n.code || o.code;
+    }
+    return f;
+  });
+  const f = newer.feature;
+  return {
+    ...newer,
+    feature: featureValue({ app: f.app, appVersion: f.appVersion, osVersion: f.osVersion, deviceModel: f.deviceModel }, paths, digest),
+    files,
+    anonExecMax: Math.max(older.anonExecMax, newer.anonExecMax),
+  };
+}
+
 function algoOf(h: string): string {
   return h.slice(0, h.indexOf(':'));
 }
@@ -99,7 +130,7 @@ export function compare(s: Snapshot, baseline: BaselineRecord | undefined, ctx: 
   }
 
   for (const b of baseline.files) {
-    if (uses.has(b.path)) continue;
+    if (uses.has(b.path) || b.optional) continue;
     findings.push({ kind: 'missing', risk: b.code ? 'high' : 'low', path: b.path, code: b.code, why: b.why, pids: [],
       reason: `${b.code ? 'code' : 'data'} file ${b.path} of the baseline is not mapped by any process` });
   }

@@ -3,7 +3,7 @@
  * Host mode by default; pass a GuestMapSource to check a VM's processes from outside.
  */
 import { collect, fileUses, noFileAccess, sourceProbe, type FileProbe } from './collect.js';
-import { buildRecord, compare } from './compare.js';
+import { buildRecord, compare, mergeRecords } from './compare.js';
 import { loadDigest, sha256File, type Digest } from './digest.js';
 import { comparisonEvents, recordedEvent, type BaselineEvent } from './events.js';
 import { HostMapSource } from './host.js';
@@ -69,10 +69,12 @@ export class BaselineDetector {
   }
 
   /** Records the current state of each application the target matches as a new baseline revision. */
-  record(target: TargetSpec, run: RunOptions & { policy?: Partial<BaselinePolicy> } = {}): RecordResult[] {
+  record(target: TargetSpec, run: RunOptions & { policy?: Partial<BaselinePolicy>; merge?: boolean } = {}): RecordResult[] {
     const probe = this.probe();
     return this.collect(target, run).map((snapshot) => {
-      const rec = buildRecord(snapshot, { digest: this.digest, probe, hashFiles: this.hashFiles }, { ...defaultPolicy, ...run.policy });
+      let rec = buildRecord(snapshot, { digest: this.digest, probe, hashFiles: this.hashFiles }, { ...defaultPolicy, ...run.policy });
+      const older = run.merge ? this.opts.store.current(rec.feature)?.record : undefined;
+      if (older) rec = mergeRecords(older, { ...rec, policy: run.policy?.anonExec !== undefined ? rec.policy : older.policy }, this.digest);
       const stored = this.opts.store.put(rec);
       return { snapshot, stored, events: [recordedEvent(snapshot, 'record', stored.revision, rec.feature.featureHash)] };
     });

@@ -88,6 +88,11 @@ export interface FileRecord {
   /** Content hash of the file (XXH3 once native hashing lands), "algo:hex"; absent when not hashed. */
   hash?: string;
   size?: number;
+  /**
+   * Seen in some recorded clean runs but not all (a merged record): loaded on demand (plugins, NSS modules), so
+   * its absence is not reported.
+   */
+  optional?: boolean;
 }
 
 export type CodeReason = 'exec-mapping' | 'elf' | 'extension' | 'data';

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FileProbe, FileUse } from '../../src/baseline/collect.js';
-import { buildRecord, compare } from '../../src/baseline/compare.js';
+import { buildRecord, compare, mergeRecords } from '../../src/baseline/compare.js';
 import { loadDigest, type Digest } from '../../src/baseline/digest.js';
 import { canonicalFeature } from '../../src/baseline/feature.js';
 import { parseMaps } from '../../src/baseline/maps.js';
@@ -151,6 +151,27 @@ describe('baseline comparison', () => {
     });
     expect(kinds(c.findings)).toEqual(['extra:high:/dev/shm/x.so']);
     expect(c.findings[0]!.pids).toEqual([21]);
+  });
+});
+
+describe('merged recordings', () => {
+  it('marks files seen in only some clean runs optional, so their absence is not reported', () => {
+    const withPlugin = buildRecord(snap([proc(1, [...clean, ['r-xp', '/opt/app/plugins/a.so']])]), {
+      digest,
+      probe: probe({ ...contents, '/opt/app/plugins/a.so': 'a' }),
+    });
+    const merged = mergeRecords(record(), withPlugin, digest);
+    expect(merged.files.filter((f) => f.optional).map((f) => f.path)).toEqual(['/opt/app/plugins/a.so']);
+    expect(compare(snap([proc(2, clean)]), merged, { digest, probe: probe(contents) }).findings).toEqual([]);
+    // Without merging, the same run is reported: the plugin is missing code.
+    expect(kinds(compare(snap([proc(2, clean)]), withPlugin, { digest, probe: probe(contents) }).findings)).toEqual([
+      'missing:high:/opt/app/plugins/a.so',
+    ]);
+    // Files present in every run stay required.
+    const noLibc = clean.filter(([, p]) => p !== '/usr/lib/libc.so.6');
+    expect(kinds(compare(snap([proc(3, noLibc)]), merged, { digest, probe: probe(contents) }).findings)).toEqual([
+      'missing:high:/usr/lib/libc.so.6',
+    ]);
   });
 });
 

@@ -32,6 +32,8 @@ options:
                    else ~/.local/share/parasight/baselines.db)
   --json           NDJSON events (check, record), JSON documents (diff, list, export)
   --no-hash        do not hash mapped files (record: store no content hashes; check: skip tamper checks)
+  --merge          record: fold this run into the stored baseline instead of replacing it (files seen in only
+                   some clean runs become optional: not reported when absent)
   --anon-exec X    record: anonymous executable mappings allowed per process: "baseline" (default, the most
                    this clean run shows), a number, or "any"
   --tofu           check: record an unknown (app, version, OS, device) as its baseline (trust on first use)
@@ -55,6 +57,7 @@ const options = {
   json: { type: 'boolean' },
   'no-hash': { type: 'boolean' },
   'anon-exec': { type: 'string' },
+  merge: { type: 'boolean' },
   tofu: { type: 'boolean' },
   preset: { type: 'string' },
   quarantine: { type: 'string' },
@@ -209,6 +212,7 @@ export const baseline: Command = {
           const results = det.record(target, {
             ...(v['app-version'] ? { appVersion: v['app-version'] } : {}),
             policy: anonExecPolicy(v['anon-exec']),
+            merge: v.merge === true,
           });
           if (results.length === 0) {
             process.stderr.write(`parasight baseline: no running process matches the target\n`);
