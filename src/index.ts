@@ -41,3 +41,4 @@ export { EVENT_SCHEMA, type SensorEvent, type EventType, type EventFlow, type Ev
 export { EventStream, NdjsonWriter } from './events/stream.js';
 export { ProcessQueue, type ProcessEntry, type ProcessUpdate } from './queues/process-queue.js';
 export { RecordQueue, type ConnectionRecord, type AttributionOutcome } from './queues/record-queue.js';
+export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener } from './introspect/open.js';

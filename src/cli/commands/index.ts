@@ -2,5 +2,7 @@
 import type { Command } from '../command.js';
 import { baseline } from './baseline.js';
 import { demo } from './demo.js';
+import { learn } from './learn.js';
+import { watch } from './watch.js';
 
-export const commands: Command[] = [demo, baseline];
+export const commands: Command[] = [demo, baseline, watch, learn];

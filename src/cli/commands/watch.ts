@@ -1,0 +1,106 @@
+/**
+ * `parasight watch`: the VM sensor on the command line. Live on an interface (until SIGINT/SIGTERM) or over a
+ * capture file. NDJSON events when piped or --json, readable lines on a terminal. SIGHUP reloads the policy file.
+ */
+import { createServer, type Server } from 'node:http';
+import { UsageError, EXIT_FINDINGS, EXIT_OK, type Command } from '../command.js';
+import { createSensor } from '../../sensor/sensor.js';
+import { prometheusText } from '../../sensor/metrics.js';
+import { NdjsonWriter } from '../../events/stream.js';
+import type { SensorEvent } from '../../events/event.js';
+import { parse, parseDuration, sensorFlags, sensorFlagsUsage, sensorSource } from '../sensor-args.js';
+
+export function eventLine(e: SensorEvent): string {
+  const who = e.process ? `${e.process.name}[${e.process.pid}]` : `(${e.attribution.outcome})`;
+  const f = e.flow ? `${e.flow.direction} ${e.flow.proto} ${e.flow.local}:${e.flow.lport} -> ${e.flow.remote}:${e.flow.rport}` : '';
+  const count = e.count > 1 ? ` x${e.count}` : '';
+  return `${e.ts} ${e.type.padEnd(20)} ${e.vm} ${who} ${f} ${e.verdict} (${e.rule})${count}: ${e.reason}`;
+}
+
+export const watch: Command = {
+  name: 'watch',
+  summary: 'watch a VM\'s traffic and report processes that break their policy',
+  usage: [
+    'usage: parasight watch (--iface IF | --pcap FILE) --rules FILE (--guest-mac MAC | --guest-ip IP)...',
+    '                       [--memory PATH [--profile FILE]] [--json] [--metrics PORT] [--allowed] [--duration D]',
+    '',
+    ...sensorFlagsUsage,
+    '  --rules FILE      policy file (YAML or JSON); reloaded on change and on SIGHUP',
+    '  --allowed         also report allowed connections (connection.allowed events)',
+    '  --metrics PORT    serve Prometheus metrics on http://127.0.0.1:PORT/metrics',
+    '  --duration D      stop after D (e.g. 30s, 10m) instead of running until SIGINT/SIGTERM',
+    '  --enforce         not implemented yet: refused',
+    '',
+    'exit status: 0 nothing abnormal, 1 abnormal connections or parasitized processes seen, 2 usage or input error',
+  ].join('\n'),
+  async run(argv) {
+    const { values: v } = parse(argv, {
+      ...sensorFlags,
+      rules: { type: 'string' },
+      allowed: { type: 'boolean' },
+      metrics: { type: 'string' },
+      duration: { type: 'string' },
+      enforce: { type: 'boolean' },
+    });
+    if (!v.rules) throw new UsageError('--rules FILE is required');
+    if (v.enforce) throw new UsageError('--enforce is not implemented in this version (passive mode only)');
+    const metricsPort = v.metrics === undefined ? undefined : Number(v.metrics);
+    if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) throw new UsageError('--metrics needs a port number');
+    const durationMs = v.duration ? parseDuration(v.duration) : undefined;
+    const src = sensorSource(v);
+    const json = v.json === true || !process.stdout.isTTY;
+    const sensor = createSensor({ policy: v.rules, vms: [src.vm], emitAllowed: v.allowed === true });
+    const ndjson = new NdjsonWriter(process.stdout);
+    let findings = 0;
+    sensor.on('event', (e) => {
+      if (e.verdict === 'deny') findings++;
+      if (json) ndjson.write(e);
+      else process.stdout.write(eventLine(e) + '\n');
+    });
+    sensor.on('error', (e) => process.stderr.write(`parasight watch: ${e.message}\n`));
+    sensor.on('policy-reloaded', (g) => process.stderr.write(`parasight watch: policy reloaded (generation ${g})\n`));
+    let server: Server | undefined;
+    if (metricsPort !== undefined) {
+      server = createServer((req, res) => {
+        if (req.url !== '/metrics') {
+          res.writeHead(404).end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheusText(sensor.metrics()));
+      });
+      await new Promise<void>((resolve) => server!.listen(metricsPort, '127.0.0.1', resolve));
+    }
+    const onHup = (): void => void sensor.reloadPolicy();
+    process.on('SIGHUP', onHup);
+    try {
+      if (src.pcap) {
+        const progress = process.stderr.isTTY
+          ? (done: number, size: number): void => void process.stderr.write(`\rreading ${src.pcap}: ${((100 * done) / Math.max(1, size)).toFixed(0)}%`)
+          : undefined;
+        await sensor.readPcap(src.pcap, undefined, { onProgress: progress });
+        if (progress) process.stderr.write('\n');
+        await sensor.settle();
+      } else {
+        sensor.start();
+        await new Promise<void>((resolve) => {
+          const stop = (): void => resolve();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          if (durationMs !== undefined) setTimeout(stop, durationMs).unref();
+        });
+      }
+    } finally {
+      process.off('SIGHUP', onHup);
+      const m = sensor.metrics();
+      sensor.close();
+      server?.close();
+      const vm = m.vms[0]!;
+      const drops = vm.capture ? `, ${vm.capture.dropped} dropped by the kernel` : '';
+      process.stderr.write(
+        `parasight watch: ${vm.decode.frames} packets (${vm.decode.malformed} malformed${drops}), ${vm.flows.created} flows, ` +
+          `attribution ${JSON.stringify(vm.attribution.outcomes)}, ${m.events.emitted} events\n`,
+      );
+    }
+    return findings > 0 ? EXIT_FINDINGS : EXIT_OK;
+  },
+};
