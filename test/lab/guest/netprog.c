@@ -1,0 +1,141 @@
+// Lab traffic program (runs in the guest and, as `serve`, on the host side of the lab bridge).
+//   netprog tcp-connect ADDR PORT      connect, print "ok LPORT", hold the connection until killed
+//   netprog udp-connect ADDR PORT      connected UDP socket, send one datagram, print "ok LPORT", hold
+//   netprog tcp-listen PORT [4|6]      listen (v6 socket is dual-stack), accept and hold peers
+//   netprog udp-bind PORT [4|6]        bound UDP socket, hold
+//   netprog serve PORT MAXCONN SECONDS host-side peer: TCP+UDP on [::]:PORT, at most MAXCONN connections held,
+//                                      exits after SECONDS (bounded in count and time)
+// Programs hold their sockets by sleeping so that the guest's ground truth and the introspection see the same
+// state; the lab kills them to close.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int parse_addr(const char* text, int port, struct sockaddr_storage* ss, socklen_t* len) {
+  memset(ss, 0, sizeof(*ss));
+  struct sockaddr_in* v4 = (struct sockaddr_in*)ss;
+  struct sockaddr_in6* v6 = (struct sockaddr_in6*)ss;
+  if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((unsigned short)port);
+    *len = sizeof(*v4);
+    return AF_INET;
+  }
+  if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((unsigned short)port);
+    *len = sizeof(*v6);
+    return AF_INET6;
+  }
+  return -1;
+}
+
+static int local_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr*)&ss, &len) != 0) return -1;
+  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in*)&ss)->sin_port);
+  return ntohs(((struct sockaddr_in6*)&ss)->sin6_port);
+}
+
+static void hold(void) {
+  for (;;) pause();
+}
+
+static int client(int type, const char* addr, int port) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int family = parse_addr(addr, port, &ss, &len);
+  if (family < 0) return fprintf(stderr, "bad address %s\n", addr), 2;
+  int fd = socket(family, type, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr*)&ss, len) != 0) return perror("connect"), 1;
+  if (type == SOCK_DGRAM && send(fd, "hello\n", 6, 0) < 0) return perror("send"), 1;
+  printf("ok %d\n", local_port(fd));
+  fflush(stdout);
+  hold();
+  return 0;
+}
+
+static int bound(int type, int port, int v6) {
+  int fd = socket(v6 ? AF_INET6 : AF_INET, type, 0);
+  if (fd < 0) return perror("socket"), 1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  socklen_t len;
+  if (v6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((unsigned short)port);
+    a->sin6_addr = in6addr_any;
+    len = sizeof(*a);
+  } else {
+    struct sockaddr_in* a = (struct sockaddr_in*)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((unsigned short)port);
+    len = sizeof(*a);
+  }
+  if (bind(fd, (struct sockaddr*)&ss, len) != 0) return perror("bind"), 1;
+  if (type == SOCK_STREAM && listen(fd, 16) != 0) return perror("listen"), 1;
+  printf("ok %d\n", local_port(fd));
+  fflush(stdout);
+  if (type == SOCK_DGRAM) hold();
+  for (int held = 0; held < 64; held++) {
+    if (accept(fd, NULL, NULL) < 0 && errno != EINTR) return perror("accept"), 1;
+  }
+  hold();
+  return 0;
+}
+
+static int serve(int port, int maxconn, int seconds) {
+  int tcp = socket(AF_INET6, SOCK_STREAM, 0);
+  int udp = socket(AF_INET6, SOCK_DGRAM, 0);
+  int zero = 0, one = 1;
+  setsockopt(tcp, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  struct sockaddr_in6 a;
+  memset(&a, 0, sizeof(a));
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons((unsigned short)port);
+  a.sin6_addr = in6addr_any;
+  if (bind(tcp, (struct sockaddr*)&a, sizeof(a)) != 0 || listen(tcp, 64) != 0) return perror("tcp"), 1;
+  if (bind(udp, (struct sockaddr*)&a, sizeof(a)) != 0) return perror("udp"), 1;
+  printf("serving %d\n", port);
+  fflush(stdout);
+  time_t deadline = time(NULL) + seconds;
+  int accepted = 0;
+  char buf[2048];
+  while (time(NULL) < deadline) {
+    struct pollfd p[2] = {{tcp, POLLIN, 0}, {udp, POLLIN, 0}};
+    if (poll(p, 2, 500) <= 0) continue;
+    if (p[0].revents & POLLIN) {
+      int c = accept(tcp, NULL, NULL);
+      // Beyond the bound, connections are refused (closed at once) rather than queued forever.
+      if (c >= 0 && ++accepted > maxconn) close(c);
+    }
+    if (p[1].revents & POLLIN) (void)recv(udp, buf, sizeof(buf), 0);
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc >= 4 && strcmp(argv[1], "tcp-connect") == 0) return client(SOCK_STREAM, argv[2], atoi(argv[3]));
+  if (argc >= 4 && strcmp(argv[1], "udp-connect") == 0) return client(SOCK_DGRAM, argv[2], atoi(argv[3]));
+  if (argc >= 3 && strcmp(argv[1], "tcp-listen") == 0)
+    return bound(SOCK_STREAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
+  if (argc >= 3 && strcmp(argv[1], "udp-bind") == 0)
+    return bound(SOCK_DGRAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
+  if (argc >= 5 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT | tcp-listen|udp-bind PORT [4|6] | serve PORT MAX SECONDS\n");
+  return 2;
+}

@@ -1,0 +1,194 @@
+// Lab inputs, built once and cached under test/lab/.cache (gitignored): the Debian kernel package that
+// linux-image-amd64 depends on and Debian's libc6 (downloaded with apt, extracted with dpkg-deb, never installed),
+// our guest programs (compiled here against the same glibc), and an initramfs holding busybox, the dynamic loader
+// and libc, the NIC modules and those programs.
+//
+//   node test/lab/prepare.mjs     download (apt) what is missing and build; CI runs this before the tests.
+//
+// Tests call prepareLab({ download: false }): nothing is downloaded while tests run; they skip with the reason.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const cacheDir = join(here, '.cache');
+const guestSrc = join(here, 'guest');
+
+// NIC and virtio-serial modules in load order (the package ships no modules.dep; this order satisfies their dependencies).
+const MODULES = [
+  'kernel/net/core/failover.ko',
+  'kernel/drivers/net/net_failover.ko',
+  'kernel/drivers/virtio/virtio_ring.ko',
+  'kernel/drivers/virtio/virtio.ko',
+  'kernel/drivers/virtio/virtio_pci_legacy_dev.ko',
+  'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
+  'kernel/drivers/virtio/virtio_pci.ko',
+  'kernel/drivers/net/virtio_net.ko',
+  'kernel/drivers/char/virtio_console.ko',
+];
+
+const APPLETS = ['sh', 'mount', 'insmod', 'ip', 'sleep', 'cat', 'ps', 'kill', 'ls', 'echo', 'stty', 'ln', 'rm',
+  'mkdir', 'setsid', 'nc', 'grep', 'head', 'poweroff', 'true', 'test', '[', 'env', 'sync', 'reboot', 'cp', 'pidof'];
+
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+}
+
+function which(cmd) {
+  try {
+    return sh('sh', ['-c', `command -v ${cmd}`]).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Name of the kernel package linux-image-amd64 depends on (apt metadata), e.g. linux-image-6.1.0-56-amd64. */
+function currentKernelPackage() {
+  const out = sh('apt-cache', ['depends', 'linux-image-amd64']);
+  const m = /Depends:\s*(linux-image-[0-9][^\s]*)/.exec(out);
+  if (!m) throw new Error('apt-cache does not list the package linux-image-amd64 depends on');
+  return m[1];
+}
+
+function download(pkg) {
+  const have = readdirSync(cacheDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (have) return join(cacheDir, have);
+  sh('apt-get', ['download', pkg], { cwd: cacheDir });
+  const got = readdirSync(cacheDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (!got) throw new Error(`apt-get download ${pkg} produced no .deb`);
+  return join(cacheDir, got);
+}
+
+function extract(deb, into) {
+  if (existsSync(join(into, '.done'))) return into;
+  rmSync(into, { recursive: true, force: true });
+  mkdirSync(into, { recursive: true });
+  sh('dpkg-deb', ['-x', deb, into]);
+  writeFileSync(join(into, '.done'), '');
+  return into;
+}
+
+/** Atomic write: parallel test files may prepare at the same time. */
+function writeAtomic(path, data) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+function compile(name, extra = []) {
+  const src = join(guestSrc, `${name}.c`);
+  const out = join(cacheDir, 'bin', name);
+  const stamp = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 16);
+  const stampFile = `${out}.src`;
+  if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return out;
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  sh('gcc', ['-O2', '-Wall', '-Wextra', '-o', tmp, src, ...extra]);
+  renameSync(tmp, out);
+  writeFileSync(stampFile, stamp);
+  return out;
+}
+
+function initScript(version) {
+  const insmods = MODULES.map((m) => `insmod /lib/modules/${version}/${m}`).join('\n');
+  return `#!/bin/sh
+# Lab guest init: network up, ground truth on request, commands from a virtio serial port.
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /tmp
+${insmods}
+ip link set lo up
+ip link set eth0 up
+echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
+ip addr add 10.77.0.2/24 dev eth0
+ip -6 addr add fd77::2/64 dev eth0
+echo "PARASIGHT-LAB-READY kernel=$(cat /proc/sys/kernel/osrelease)" > /dev/ttyS0
+i=0; while [ ! -e /dev/vport0p1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+while true; do
+  # One read-write open (a virtio port admits one opener); not a tty, so the shell is non-interactive.
+  setsid sh -c 'exec sh 0<>/dev/vport0p1 1>&0 2>&0'
+done`;
+}
+
+function buildInitramfs(kernelDir, libcDir, version, bins) {
+  const busybox = which('busybox');
+  if (!busybox) throw new Error('busybox is not installed (Debian package busybox-static)');
+  const inputs = createHash('sha256');
+  inputs.update(initScript(version));
+  for (const b of Object.values(bins)) inputs.update(readFileSync(b));
+  inputs.update(readFileSync(busybox));
+  const digest = inputs.digest('hex').slice(0, 16);
+  const out = join(cacheDir, `initramfs-${version}-${digest}.cpio.gz`);
+  if (existsSync(out)) return out;
+
+  const root = join(cacheDir, `root.${process.pid}`);
+  rmSync(root, { recursive: true, force: true });
+  for (const d of ['bin', 'dev', 'proc', 'sys', 'tmp', 'lib64', 'lib/x86_64-linux-gnu', 'etc']) {
+    mkdirSync(join(root, d), { recursive: true });
+  }
+  copyFileSync(busybox, join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  for (const a of APPLETS) symlinkSync('busybox', join(root, 'bin', a));
+  // Debian's dynamic loader and libc, so dynamically linked programs, LD_PRELOAD and dlopen work in the guest.
+  const libSrc = join(libcDir, 'lib/x86_64-linux-gnu');
+  for (const f of readdirSync(libSrc)) {
+    if (f.endsWith('.so') || /\.so\.\d+$/.test(f)) copyFileSync(join(libSrc, f), join(root, 'lib/x86_64-linux-gnu', f));
+  }
+  symlinkSync('/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', join(root, 'lib64/ld-linux-x86-64.so.2'));
+  for (const m of MODULES) {
+    const dst = join(root, 'lib/modules', version, m);
+    mkdirSync(dirname(dst), { recursive: true });
+    copyFileSync(join(kernelDir, 'lib/modules', version, m), dst);
+  }
+  for (const [name, path] of Object.entries(bins)) {
+    copyFileSync(path, join(root, 'bin', name));
+    chmodSync(join(root, 'bin', name), 0o755);
+  }
+  writeFileSync(join(root, 'init'), initScript(version), { mode: 0o755 });
+  const tmp = `${out}.${process.pid}.tmp`;
+  sh('sh', ['-c', `cd "${root}" && find . | cpio -o -H newc --quiet | gzip -1 > "${tmp}"`]);
+  renameSync(tmp, out);
+  rmSync(root, { recursive: true, force: true });
+  return out;
+}
+
+/**
+ * Everything a lab guest boots from. Throws an Error whose message says what is missing; with download=false
+ * nothing is fetched (tests), with download=true apt fetches the two packages (CI setup, `npm run lab`).
+ */
+export function prepareLab({ download: allowDownload = false } = {}) {
+  mkdirSync(cacheDir, { recursive: true });
+  const stateFile = join(cacheDir, 'kernel.json');
+  let pkg;
+  if (allowDownload) {
+    pkg = currentKernelPackage();
+  } else if (existsSync(stateFile)) {
+    pkg = JSON.parse(readFileSync(stateFile, 'utf8')).package;
+  } else {
+    throw new Error('the lab kernel is not cached: run "node test/lab/prepare.mjs" (downloads it with apt)');
+  }
+  const kernelDeb = allowDownload ? download(pkg) : join(cacheDir, readdirSync(cacheDir).find((f) => f.startsWith(`${pkg}_`)) ?? 'missing');
+  const libcDeb = allowDownload ? download('libc6') : join(cacheDir, readdirSync(cacheDir).find((f) => f.startsWith('libc6_')) ?? 'missing');
+  if (!existsSync(kernelDeb) || !existsSync(libcDeb)) {
+    throw new Error('the lab packages are not cached: run "node test/lab/prepare.mjs" (downloads them with apt)');
+  }
+  const kernelDir = extract(kernelDeb, join(cacheDir, 'x', pkg));
+  const libcDir = extract(libcDeb, join(cacheDir, 'x', 'libc6'));
+  const version = readdirSync(join(kernelDir, 'lib/modules'))[0];
+  const vmlinuz = join(kernelDir, 'boot', `vmlinuz-${version}`);
+  const bins = { netprog: compile('netprog'), truth: compile('truth') };
+  const initrd = buildInitramfs(kernelDir, libcDir, version, bins);
+  if (allowDownload) writeAtomic(stateFile, JSON.stringify({ package: pkg, version }, null, 2));
+  return { version, vmlinuz, initrd, bins, kernelDir };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const r = prepareLab({ download: true });
+  console.log(`lab ready: kernel ${r.version}\n  ${r.vmlinuz}\n  ${r.initrd}`);
+}
