@@ -10,6 +10,7 @@ export {
   type FileSourceSpec,
   type LiveFileSourceSpec,
   type QemuProcessSourceSpec,
+  type LibvmiSourceSpec,
 } from './memory/open.js';
 export { locateQemuRam, type QemuRamLayout, type LocateOptions } from './memory/qemu-process.js';
 export { QmpClient, type QmpEvent, type QmpOptions } from './memory/qmp.js';

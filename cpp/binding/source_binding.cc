@@ -3,6 +3,7 @@
 #include "binding/memory_handle.h"
 #include "binding/registry.h"
 #include "memory/image_file.h"
+#include "memory/libvmi_source.h"
 #include "memory/process_memory.h"
 
 namespace parasight::binding {
@@ -78,10 +79,26 @@ Napi::Value OpenProcess(const Napi::CallbackInfo& info) {
   return wrapMemory(info.Env(), std::move(mem));
 }
 
+// memory_open_libvmi(domain, mode: "kvm" | "xen" | "file", library: string ("" = libvmi.so))
+Napi::Value OpenLibvmi(const Napi::CallbackInfo& info) {
+  std::string domain = toString(info[0], "domain");
+  std::string modeName = toString(info[1], "mode");
+  std::string library = toString(info[2], "library");
+  LibvmiMode mode = LibvmiMode::kKvm;
+  if (modeName == "xen") mode = LibvmiMode::kXen;
+  else if (modeName == "file") mode = LibvmiMode::kFile;
+  else if (modeName != "kvm") throwBadArgument(info.Env(), "unknown LibVMI mode " + modeName);
+  Error err;
+  auto mem = openLibvmi(domain, mode, library, &err);
+  if (!mem) throwError(info.Env(), err, "libvmi:" + domain);
+  return wrapMemory(info.Env(), std::move(mem));
+}
+
 Registrar r1("memory_open_file", OpenFile);
 Registrar r2("memory_open_live_file", OpenLiveFile);
 Registrar r3("memory_resident", Resident);
 Registrar r4("memory_open_process", OpenProcess);
+Registrar r5("memory_open_libvmi", OpenLibvmi);
 
 }  // namespace
 }  // namespace parasight::binding

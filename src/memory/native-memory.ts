@@ -15,6 +15,7 @@ export interface NativeMemory {
   memory_open_live_file(path: string, lowRamSize: bigint, kind: 'live-file' | 'qemu-memfd'): NativeHandle;
   /** blocks: [physStart, length, hva] triples */
   memory_open_process(pid: number, blocks: BigUint64Array, access: 'auto' | 'process_vm_readv' | 'proc-mem'): NativeHandle;
+  memory_open_libvmi(domain: string, mode: 'kvm' | 'xen' | 'file', library: string): NativeHandle;
   memory_resident(handle: NativeHandle, start: bigint, length: bigint): BigUint64Array;
   memory_close(handle: NativeHandle): void;
   memory_info(handle: NativeHandle): NativeMemoryInfo;

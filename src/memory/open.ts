@@ -56,13 +56,28 @@ export interface QemuProcessSourceSpec {
   timeoutMs?: number;
 }
 
-export type MemorySourceSpec = FileSourceSpec | LiveFileSourceSpec | QemuProcessSourceSpec;
+/**
+ * A VM (or file) through LibVMI, loaded at run time with dlopen (parasight does not link against it). Opens with
+ * `vmi_init` for physical memory only, so no LibVMI OS profile is needed. NOT_FOUND when libvmi.so is absent.
+ */
+export interface LibvmiSourceSpec {
+  kind: 'libvmi';
+  /** VM name (KVM/Xen) or image path (file mode). */
+  domain: string;
+  /** LibVMI driver: `kvm` (default), `xen` or `file`. */
+  mode?: 'kvm' | 'xen' | 'file';
+  /** Path of the LibVMI shared library; default `libvmi.so`, then `libvmi.so.0`, from the loader's search path. */
+  library?: string;
+}
+
+export type MemorySourceSpec = FileSourceSpec | LiveFileSourceSpec | QemuProcessSourceSpec | LibvmiSourceSpec;
 export type SyncMemorySourceSpec = Exclude<MemorySourceSpec, QemuProcessSourceSpec>;
 
 const FORMATS = ['auto', 'raw', 'elf', 'lime'] as const;
 const FOUR_GIB = 1n << 32n;
 
 const ACCESS = ['auto', 'process_vm_readv', 'proc-mem'] as const;
+const LIBVMI_MODES = ['kvm', 'xen', 'file'] as const;
 
 /**
  * Opens a memory source. A string is a path to an image file (format detected). File sources open synchronously;
@@ -91,6 +106,15 @@ export function openMemory(source: string | MemorySourceSpec): Memory | Promise<
     }
     case 'qemu-process':
       return openQemuProcess(spec, native);
+    case 'libvmi': {
+      if (typeof spec.domain !== 'string' || spec.domain.length === 0) throw badArgument('domain must be a non-empty string');
+      const mode = spec.mode ?? 'kvm';
+      if (!(LIBVMI_MODES as readonly string[]).includes(mode)) {
+        throw badArgument(`mode must be one of ${LIBVMI_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+      }
+      const library = spec.library === undefined ? '' : checkPath(spec.library);
+      return new Memory(native.memory_open_libvmi(spec.domain, mode, library));
+    }
     default:
       throw badArgument(`unknown memory source kind ${JSON.stringify((spec as { kind?: unknown }).kind)}`);
   }
