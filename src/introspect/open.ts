@@ -1,16 +1,29 @@
 /**
  * openIntrospector(): the one place the CLI turns `--memory PATH [--profile FILE]` into a GuestIntrospector.
- * Each OS implementation adds an opener to `openers` (it returns undefined when the guest is not its OS); the first
- * that recognises the guest wins. Embedders can skip this and pass their own GuestIntrospector to the Sensor.
+ * Registered openers (`registerIntrospector`) see the spec first and return undefined when the guest is not theirs;
+ * then the built-in OS openers run on the opened memory (Windows XP/2003 x86; other OS implementations add a
+ * branch to `builtin`). The first that recognises the guest wins. Embedders can skip this and pass their own
+ * GuestIntrospector to the Sensor.
  */
 import { ParasightError } from '../errors.js';
-import type { GuestIntrospector } from './types.js';
+import { Memory } from '../memory/memory.js';
+import { openMemory } from '../memory/open.js';
+import type { GuestIntrospector, GuestOs } from './types.js';
+import { WindowsIntrospector } from './windows/introspector.js';
 
-export interface IntrospectorSpec {
+export interface IntrospectorOptions {
+  /** Profile file (ISF JSON / .json.xz, or a generated Linux profile). */
+  profile?: string;
+  /** Skip detection and open the guest as this OS. */
+  os?: GuestOs;
+  /** Windows: kernel DTB and KDBG virtual address, when known (skips the scans). */
+  dtb?: bigint;
+  kdbg?: bigint;
+}
+
+export interface IntrospectorSpec extends IntrospectorOptions {
   /** Memory source: image file, live RAM file, ... (what openMemory accepts). */
   memory: string;
-  /** Profile file (ISF JSON, or a generated Linux profile). */
-  profile?: string;
 }
 
 /** Returns an introspector when it recognises the guest, undefined when the guest is not its kind. */
@@ -23,17 +36,49 @@ export function registerIntrospector(opener: IntrospectorOpener): void {
   openers.push(opener);
 }
 
-export function openIntrospector(spec: IntrospectorSpec): GuestIntrospector {
+// `owns`: the introspector closes the memory when it is closed (the memory was opened here from a path).
+type BuiltinOpener = (memory: Memory, options: IntrospectorOptions, owns: boolean) => GuestIntrospector | undefined;
+
+function openWindows(memory: Memory, options: IntrospectorOptions, owns: boolean): GuestIntrospector | undefined {
+  try {
+    return WindowsIntrospector.open(memory, {
+      ownMemory: owns,
+      ...(options.profile !== undefined ? { profile: options.profile } : {}),
+      ...(options.dtb !== undefined ? { dtb: options.dtb } : {}),
+      ...(options.kdbg !== undefined ? { kdbg: options.kdbg } : {}),
+    });
+  } catch (e) {
+    // NOT_FOUND = no XP/2003 kernel in this memory: the next opener may know the guest.
+    if (e instanceof ParasightError && e.code === 'NOT_FOUND' && options.os !== 'windows') return undefined;
+    throw e;
+  }
+}
+
+const builtin: Array<{ os: GuestOs; open: BuiltinOpener }> = [{ os: 'windows', open: openWindows }];
+
+/**
+ * Opens an introspector for a memory source: a spec (`{memory: path, profile?, os?}`), a path, or an already open
+ * Memory (then `options` carries profile/os).
+ */
+export function openIntrospector(source: IntrospectorSpec | Memory | string, options: IntrospectorOptions = {}): GuestIntrospector {
+  const spec: IntrospectorSpec =
+    source instanceof Memory ? { memory: source.origin, ...options } : typeof source === 'string' ? { memory: source, ...options } : { ...source, ...options };
   const tried: string[] = [];
   for (const open of openers) {
     const intro = open(spec);
     if (intro) return intro;
     tried.push(open.name || 'anonymous');
   }
-  throw new ParasightError(
-    openers.length === 0
-      ? `no introspector for this guest yet: ${spec.memory} (no guest OS support is built in)`
-      : `no introspector for this guest: ${spec.memory} (tried: ${tried.join(', ')})`,
-    { code: 'UNSUPPORTED', source: spec.memory },
-  );
+  const mem = source instanceof Memory ? source : openMemory(spec.memory);
+  for (const b of builtin) {
+    if (spec.os !== undefined && b.os !== spec.os) continue;
+    const intro = b.open(mem, spec, !(source instanceof Memory));
+    if (intro) return intro;
+    tried.push(b.os);
+  }
+  if (!(source instanceof Memory)) mem.close();
+  throw new ParasightError(`no introspector recognises the guest in ${spec.memory} (tried: ${tried.join(', ') || 'none'})`, {
+    code: 'UNSUPPORTED',
+    source: spec.memory,
+  });
 }

@@ -1,0 +1,379 @@
+/**
+ * GuestIntrospector for Windows XP / Server 2003 x86 guests: kernel discovery, then the EPROCESS list, the
+ * loaded-module list and tcpip.sys's connection/socket hash tables, each walked by one native call. Answers
+ * `lookupConnection` from a snapshot indexed by tuple; a miss triggers one bounded re-walk.
+ */
+import { addon } from '../../native.js';
+import { ParasightError } from '../../errors.js';
+import type { Memory } from '../../memory/memory.js';
+import type { AddressSpace } from '../../paging/address-space.js';
+import { Profile } from '../../profiles/isf.js';
+import {
+  builtinWindowsProfiles,
+  loadBuiltinWindowsProfile,
+  pickWindowsProfile,
+  tcpipBuilds,
+  type TcpipBuild,
+  type WindowsFamily,
+} from '../../profiles/windows.js';
+import type {
+  ConnectionOwner,
+  GuestConnection,
+  GuestInfo,
+  GuestIntrospector,
+  GuestProcess,
+  GuestSocket,
+  GuestSocketTuple,
+  MemoryMapEntry,
+  Problem,
+  WithProblems,
+} from '../types.js';
+import { discoveryCandidate, kdbgLayout, moduleLayout, processLayout, tcpipLayout } from './layouts.js';
+import type { NativeDiscovery, NativeModule, NativeProcessLayout, NativeRvaSet, NativeWindows } from './native.js';
+import { ConnectionIndex } from './index-table.js';
+
+export interface WindowsIntrospectorOptions {
+  /** A profile (ISF file path or loaded Profile); default: chosen from the version block / KDBG. */
+  profile?: string | Profile;
+  /** Kernel DTB (CR3), when known: skips the scan. */
+  dtb?: bigint;
+  /** KDBG virtual address, when known. */
+  kdbg?: bigint;
+  /** Paging mode, when known. */
+  paging?: 'x86' | 'pae';
+  /** Close the memory source when the introspector is closed. */
+  ownMemory?: boolean;
+  /** Bounds for hostile memory. */
+  maxProcesses?: number;
+  maxModules?: number;
+}
+
+export interface GuestModule {
+  name: string;
+  path: string;
+  base: bigint;
+  size: number;
+  /** _LDR_DATA_TABLE_ENTRY address. */
+  entry: bigint;
+}
+
+export interface TcpipTablesInfo {
+  module?: { base: bigint; size: number; fileVersion?: string; timeDateStamp?: number };
+  build?: string;
+  tcb?: { table: bigint; count: number; how: string; variable: bigint };
+  addr?: { table: bigint; count: number; how: string; variable: bigint };
+}
+
+const FILETIME_UNIX_EPOCH = 116444736000000000n;
+
+function filetimeToMs(ft: bigint): number {
+  return ft <= FILETIME_UNIX_EPOCH ? 0 : Number((ft - FILETIME_UNIX_EPOCH) / 10000n);
+}
+
+const PROTOCOLS: Record<number, 'tcp' | 'udp'> = { 6: 'tcp', 17: 'udp' };
+
+interface Snapshot {
+  processes: WithProblems<GuestProcess>;
+  connections: WithProblems<GuestConnection>;
+  sockets: WithProblems<GuestSocket>;
+  /** Sockets with protocols other than TCP/UDP (raw, GRE...): reported by analyze, not by sockets(). */
+  otherSockets: Array<{ protocol: number; localAddress: string; localPort: number; pid: number; createTime?: number; address: bigint }>;
+  byPid: Map<number, GuestProcess>;
+  index: ConnectionIndex;
+}
+
+export class WindowsIntrospector implements GuestIntrospector {
+  readonly #native: NativeWindows;
+  readonly #memory: Memory;
+  readonly #space: AddressSpace;
+  readonly #profile: Profile;
+  readonly #profileName: string;
+  readonly #discovery: NativeDiscovery;
+  readonly #info: GuestInfo;
+  readonly #processLayout: NativeProcessLayout;
+  readonly #options: WindowsIntrospectorOptions;
+  #modules: WithProblems<GuestModule> = { items: [], problems: [] };
+  #tcpip: TcpipTablesInfo = {};
+  #tcpipBuild: TcpipBuild | undefined;
+  #knownRvas: NativeRvaSet[] = [];
+  #snapshot: Snapshot | undefined;
+  #closed = false;
+
+  private constructor(memory: Memory, options: WindowsIntrospectorOptions) {
+    this.#native = addon<NativeWindows>();
+    this.#memory = memory;
+    this.#options = options;
+    const userProfile =
+      options.profile === undefined ? undefined : typeof options.profile === 'string' ? Profile.load(options.profile) : options.profile;
+    const builtins = builtinWindowsProfiles();
+    const candidates = userProfile
+      ? [discoveryCandidate(userProfile.name, userProfile)]
+      : builtins.map((b) => discoveryCandidate(b.name, loadBuiltinWindowsProfile(b.name)));
+    const fallback = loadBuiltinWindowsProfile('xp-sp2-x86');
+    const d = this.#native.windows_discover(memory.handle, {
+      candidates: dedupe(candidates),
+      kdbg: kdbgLayout(userProfile ?? fallback, fallback),
+      ...(options.dtb !== undefined ? { dtb: options.dtb } : {}),
+      ...(options.kdbg !== undefined ? { kdbgVa: options.kdbg } : {}),
+      ...(options.paging !== undefined ? { mode: options.paging === 'pae' ? 1 : 0 } : {}),
+    });
+    this.#discovery = d;
+    if (d.dtb === 0n) {
+      throw new ParasightError(
+        `${memory.origin}: no Windows XP/2003 x86 kernel found (${d.problems.map((p) => p.message).join('; ') || 'no DTB'})`,
+        { code: 'NOT_FOUND', source: memory.origin },
+      );
+    }
+    const family = this.#family(d);
+    const sp = servicePack(d);
+    if (userProfile) {
+      this.#profile = userProfile;
+      this.#profileName = userProfile.name;
+    } else {
+      const pick = pickWindowsProfile(family, sp);
+      this.#profile = loadBuiltinWindowsProfile(pick.name);
+      this.#profileName = pick.name;
+    }
+    this.#processLayout = processLayout(this.#profile);
+    const paging = d.mode === 1 ? 'pae' : 'x86';
+    this.#space = memory.addressSpace({ mode: paging, dtb: d.dtb, windowsTransition: true });
+    const build = d.build || (family === 'xp' ? 2600 : 3790);
+    const spText = sp !== undefined ? ` SP${sp}` : '';
+    this.#info = {
+      os: 'windows',
+      version: `${d.ntMajor || 5}.${family === 'xp' ? 1 : 2}.${build} (${family === 'xp' ? 'XP' : 'Server 2003'}${spText}${d.ntBuildLab ? `, ${d.ntBuildLab}` : ''})`,
+      profile: this.#profileName,
+      paging,
+      dtb: d.dtb,
+      kernelBase: d.kernBase,
+      problems: [...d.problems],
+    };
+    this.#loadModules();
+    this.#locateTcpip();
+  }
+
+  /** Finds the kernel in `memory` and takes a first snapshot. Throws NOT_FOUND when there is no XP/2003 kernel. */
+  static open(memory: Memory, options: WindowsIntrospectorOptions = {}): WindowsIntrospector {
+    const w = new WindowsIntrospector(memory, options);
+    w.refresh();
+    return w;
+  }
+
+  /** Discovery details (how DTB and KDBG were found, scanned bytes), for reports and tests. */
+  get discovery(): Readonly<NativeDiscovery> {
+    return this.#discovery;
+  }
+
+  get tcpip(): Readonly<TcpipTablesInfo> {
+    return this.#tcpip;
+  }
+
+  info(): GuestInfo {
+    return this.#info;
+  }
+
+  modules(): WithProblems<GuestModule> {
+    return this.#modules;
+  }
+
+  processes(): WithProblems<GuestProcess> {
+    return this.#current().processes;
+  }
+
+  connections(): WithProblems<GuestConnection> {
+    return this.#current().connections;
+  }
+
+  sockets(): WithProblems<GuestSocket> {
+    return this.#current().sockets;
+  }
+
+  /** Address objects whose protocol is neither TCP nor UDP (raw IP, GRE ...). */
+  otherSockets(): Snapshot['otherSockets'] {
+    return this.#current().otherSockets;
+  }
+
+  lookupConnection(tuple: GuestSocketTuple): ConnectionOwner | undefined {
+    const first = this.#answer(tuple, 'snapshot');
+    if (first) return first;
+    this.refresh();
+    return this.#answer(tuple, 'refresh');
+  }
+
+  memoryMap(pid: number): WithProblems<MemoryMapEntry> {
+    return {
+      items: [],
+      problems: [{ code: 'UNSUPPORTED', message: `memory maps (VAD walk) of Windows guests are not implemented yet (pid ${pid})`, walk: 'vad' }],
+    };
+  }
+
+  refresh(): void {
+    this.#check();
+    this.#space.invalidate();
+    const d = this.#discovery;
+    const procProblems: Problem[] = [];
+    let procItems: GuestProcess[] = [];
+    if (d.psActiveProcessHead !== 0n) {
+      const r = this.#native.windows_processes(this.#space.handle, this.#processLayout, d.psActiveProcessHead, this.#options.maxProcesses ?? 65536, true);
+      procProblems.push(...r.problems);
+      procItems = r.items.map((p) => {
+        const g: GuestProcess = {
+          pid: p.pid,
+          ppid: p.ppid,
+          name: p.name,
+          createTime: filetimeToMs(p.createTime),
+          createTimeBase: 'epoch',
+          dtb: p.dtb,
+          address: p.address,
+          foundBy: 'pslist',
+        };
+        if (p.path !== undefined) g.path = p.path;
+        if (p.exitTime !== 0n) g.exitTime = filetimeToMs(p.exitTime);
+        return g;
+      });
+    } else {
+      procProblems.push({ code: 'NOT_FOUND', message: 'PsActiveProcessHead unknown (no KDBG): process list not walked', walk: 'pslist' });
+    }
+    const connections: GuestConnection[] = [];
+    const sockets: GuestSocket[] = [];
+    const otherSockets: Snapshot['otherSockets'] = [];
+    const netProblems: Problem[] = [];
+    const mod = this.#tcpip.module;
+    if (mod && this.#tcpipBuild) {
+      const r = this.#native.windows_tcpip(this.#space.handle, tcpipLayout(this.#tcpipBuild), mod.base, mod.size, this.#knownRvas, true);
+      netProblems.push(...r.problems);
+      this.#tcpip.tcb = r.tcb.found ? { table: r.tcb.table, count: r.tcb.count, how: r.tcb.how, variable: r.tcb.variable } : undefined;
+      this.#tcpip.addr = r.addr.found ? { table: r.addr.table, count: r.addr.count, how: r.addr.how, variable: r.addr.variable } : undefined;
+      this.#rememberScan(r.tcb, r.addr);
+      for (const c of r.connections) {
+        connections.push({
+          proto: 'tcp',
+          family: 4,
+          localAddress: c.localAddress,
+          localPort: c.localPort,
+          remoteAddress: c.remoteAddress,
+          remotePort: c.remotePort,
+          state: 'UNKNOWN',
+          pid: c.pid,
+          foundBy: 'tcb-table',
+          address: c.address,
+        });
+      }
+      for (const s of r.sockets) {
+        const proto = PROTOCOLS[s.protocol];
+        const createTime = filetimeToMs(s.createTime);
+        if (!proto) {
+          otherSockets.push({ protocol: s.protocol, localAddress: s.localAddress, localPort: s.port, pid: s.pid, createTime, address: s.address });
+          continue;
+        }
+        sockets.push({ proto, family: 4, localAddress: s.localAddress, localPort: s.port, pid: s.pid, createTime, foundBy: 'addrobj-table', address: s.address });
+      }
+    } else {
+      netProblems.push({ code: 'NOT_FOUND', message: 'tcpip.sys is not in the loaded-module list: no connections or sockets', walk: 'tcpip' });
+    }
+    const byPid = new Map<number, GuestProcess>();
+    for (const p of procItems) if (!byPid.has(p.pid) || p.exitTime === undefined) byPid.set(p.pid, p);
+    const index = new ConnectionIndex();
+    for (const c of connections) index.addConnection(c);
+    for (const s of sockets) index.addSocket(s);
+    this.#snapshot = {
+      processes: { items: procItems, problems: procProblems },
+      connections: { items: connections, problems: netProblems },
+      sockets: { items: sockets, problems: netProblems },
+      otherSockets,
+      byPid,
+      index,
+    };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#snapshot = undefined;
+    this.#space.close();
+    if (this.#options.ownMemory) this.#memory.close();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ParasightError('introspector is closed', { code: 'CLOSED', source: this.#memory.origin });
+  }
+
+  #current(): Snapshot {
+    this.#check();
+    if (!this.#snapshot) this.refresh();
+    return this.#snapshot!;
+  }
+
+  #answer(tuple: GuestSocketTuple, from: 'snapshot' | 'refresh'): ConnectionOwner | undefined {
+    const snap = this.#current();
+    const hit = snap.index.lookup(tuple);
+    if (!hit) return undefined;
+    return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: from };
+  }
+
+  #family(d: NativeDiscovery): WindowsFamily {
+    if (d.build === 3790 || d.kdbgSize === 0x318 || (d.build === 0 && d.ntMinor === 2)) return '2003';
+    if (d.build === 2600 || d.kdbgSize === 0x290 || d.ntMinor === 1) return 'xp';
+    return d.candidate.startsWith('2003') ? '2003' : 'xp';
+  }
+
+  #loadModules(): void {
+    const head = this.#discovery.psLoadedModuleList;
+    if (head === 0n) {
+      this.#modules = { items: [], problems: [{ code: 'NOT_FOUND', message: 'PsLoadedModuleList unknown', walk: 'modules' }] };
+      return;
+    }
+    const r = this.#native.windows_modules(this.#space.handle, moduleLayout(this.#profile), head, this.#options.maxModules ?? 4096);
+    this.#modules = { items: r.items.map((m: NativeModule) => ({ name: m.name, path: m.path, base: m.base, size: m.size, entry: m.entry })), problems: r.problems };
+  }
+
+  // tcpip.sys: its build from the version resource picks the data file (RVAs + structure layouts); every other
+  // RVA set of the family is tried after it, and the driver's data is scanned when none validates.
+  #locateTcpip(): void {
+    const m = this.#modules.items.find((x) => x.name.toLowerCase() === 'tcpip.sys');
+    if (!m) return;
+    const pe = this.#native.windows_pe(this.#space.handle, m.base, m.size);
+    this.#tcpip.module = { base: m.base, size: m.size, ...(pe.fileVersion ? { fileVersion: pe.fileVersion } : {}), ...(pe.ok ? { timeDateStamp: pe.timeDateStamp } : {}) };
+    const family = this.#family(this.#discovery);
+    const all = tcpipBuilds().filter((b) => b.family === family);
+    const exact = all.find((b) => b.fileVersion !== null && b.fileVersion === pe.fileVersion);
+    this.#tcpipBuild = exact ?? all.find((b) => b.rvas === null) ?? all[0];
+    this.#tcpip.build = exact ? exact.fileVersion! : `unknown${pe.fileVersion ? ` (${pe.fileVersion})` : ''}`;
+    const ordered = exact ? [exact, ...all.filter((b) => b !== exact)] : all;
+    // Other builds' RVAs are only worth trying with the same structure layout.
+    const layoutKey = JSON.stringify(this.#tcpipBuild?.types);
+    this.#knownRvas = ordered
+      .filter((b) => b.rvas !== null && JSON.stringify(b.types) === layoutKey)
+      .map((b) => ({ name: b.fileVersion ?? b.key, tcbTable: b.rvas!._TCBTable, tcbSize: b.rvas!._MaxHashTableSize, addrObjTable: b.rvas!._AddrObjTable, addrObjTableSize: b.rvas!._AddrObjTableSize }));
+  }
+
+  // Once a scan found both tables with their count variables, later refreshes go straight to them.
+  #rememberScan(tcb: { found: boolean; how: string; variable: bigint; countVariable: bigint }, addr: typeof tcb): void {
+    const base = this.#tcpip.module?.base;
+    if (base === undefined || (tcb.how !== 'scan' && addr.how !== 'scan') || !tcb.found || !addr.found || tcb.countVariable === 0n || addr.countVariable === 0n) return;
+    if (this.#knownRvas.some((r) => r.name === 'scanned')) return;
+    this.#knownRvas.unshift({
+      name: 'scanned',
+      tcbTable: Number(tcb.variable - base),
+      tcbSize: Number(tcb.countVariable - base),
+      addrObjTable: Number(addr.variable - base),
+      addrObjTableSize: Number(addr.countVariable - base),
+    });
+  }
+}
+
+function servicePack(d: NativeDiscovery): number | undefined {
+  if (d.csdVersion !== undefined) return (d.csdVersion >> 8) & 0xff;
+  const m = /sp(\d)/i.exec(d.ntBuildLab);
+  return m ? Number(m[1]) : undefined;
+}
+
+function dedupe<T extends { signature: number; dtb: number; pid: number; name: number; peb: number }>(list: T[]): T[] {
+  const seen = new Set<string>();
+  return list.filter((c) => {
+    const k = `${c.signature}:${c.dtb}:${c.pid}:${c.name}:${c.peb}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -1,0 +1,170 @@
+/** The windows_* slice of the native addon (cpp/binding/windows_binding.cc). */
+import type { NativeHandle } from '../../native.js';
+import type { Problem } from '../types.js';
+
+export interface NativeDiscoveryCandidate {
+  profile: string;
+  signature: number;
+  dtb: number;
+  pid: number;
+  name: number;
+  peb: number;
+}
+
+export interface NativeKdbgLayout {
+  ownerTag: number;
+  size: number;
+  kernBase: number;
+  psLoadedModuleList: number;
+  psActiveProcessHead: number;
+  ntBuildLab: number;
+  cmNtCSDVersion: number;
+  sizes: number[];
+}
+
+export interface NativeDiscovery {
+  ok: boolean;
+  dtb: bigint;
+  /** 0 = x86 (non-PAE), 1 = PAE */
+  mode: number;
+  dtbFoundBy: string;
+  candidate: string;
+  anchorPa: bigint;
+  versionBlock: bigint;
+  versionMajor: number;
+  build: number;
+  kdbg: bigint;
+  kdbgSize: number;
+  kdbgFoundBy: string;
+  kernBase: bigint;
+  psLoadedModuleList: bigint;
+  psActiveProcessHead: bigint;
+  csdVersion?: number;
+  ntBuildLab: string;
+  ntMajor: number;
+  ntMinor: number;
+  productType: number;
+  systemTime: bigint;
+  bytesScanned: number;
+  problems: Problem[];
+}
+
+export interface NativeProcessLayout {
+  size: number;
+  signature: number;
+  dtb: number;
+  createTime: number;
+  exitTime: number;
+  pid: number;
+  links: number;
+  objectTable: number;
+  ppid: number;
+  name: number;
+  activeThreads: number;
+  peb: number;
+  pebLdr: number;
+  ldrInLoadOrder: number;
+  entryFullDllName: number;
+}
+
+export interface NativeModuleLayout {
+  size: number;
+  links: number;
+  dllBase: number;
+  sizeOfImage: number;
+  fullDllName: number;
+  baseDllName: number;
+}
+
+export interface NativeTcpipLayout {
+  tcbSize: number;
+  tcbNext: number;
+  tcbRemoteIp: number;
+  tcbLocalIp: number;
+  tcbRemotePort: number;
+  tcbLocalPort: number;
+  tcbPid: number;
+  aoSize: number;
+  aoNext: number;
+  aoLocalIp: number;
+  aoLocalPort: number;
+  aoProtocol: number;
+  aoPid: number;
+  aoCreateTime: number;
+}
+
+export interface NativeRvaSet {
+  name: string;
+  tcbTable: number;
+  tcbSize: number;
+  addrObjTable: number;
+  addrObjTableSize: number;
+}
+
+export interface NativeProcess {
+  address: bigint;
+  pid: number;
+  ppid: number;
+  name: string;
+  createTime: bigint;
+  exitTime: bigint;
+  dtb: bigint;
+  peb: bigint;
+  objectTable: bigint;
+  threads: number;
+  path?: string;
+}
+
+export interface NativeModule {
+  entry: bigint;
+  base: bigint;
+  size: number;
+  name: string;
+  path: string;
+}
+
+export interface NativePe {
+  ok: boolean;
+  timeDateStamp: number;
+  sizeOfImage: number;
+  fileVersion?: string;
+  sections: Array<{ name: string; rva: number; size: number; flags: number }>;
+  problems: Problem[];
+}
+
+export interface NativeTableLocation {
+  found: boolean;
+  how: string;
+  variable: bigint;
+  countVariable: bigint;
+  table: bigint;
+  count: number;
+}
+
+export interface NativeTcpip {
+  pe: Omit<NativePe, 'problems'>;
+  tcb: NativeTableLocation;
+  addr: NativeTableLocation;
+  connections: Array<{ address: bigint; localAddress: string; localPort: number; remoteAddress: string; remotePort: number; pid: number }>;
+  sockets: Array<{ address: bigint; localAddress: string; port: number; protocol: number; pid: number; createTime: bigint }>;
+  problems: Problem[];
+}
+
+export interface NativeWindows {
+  windows_discover(
+    memory: NativeHandle,
+    options: { candidates: NativeDiscoveryCandidate[]; kdbg: NativeKdbgLayout; dtb?: bigint; kdbgVa?: bigint; mode?: number },
+  ): NativeDiscovery;
+  windows_processes(space: NativeHandle, layout: NativeProcessLayout, head: bigint, max: number, paths: boolean): { items: NativeProcess[]; problems: Problem[] };
+  windows_modules(space: NativeHandle, layout: NativeModuleLayout, head: bigint, max: number): { items: NativeModule[]; problems: Problem[] };
+  windows_pe(space: NativeHandle, base: bigint, size: number): NativePe;
+  windows_tcpip(
+    space: NativeHandle,
+    layout: NativeTcpipLayout,
+    base: bigint,
+    size: number,
+    known: NativeRvaSet[],
+    scan: boolean,
+    limits?: { maxBuckets?: number; maxChain?: number; maxObjects?: number },
+  ): NativeTcpip;
+}
