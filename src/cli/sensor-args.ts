@@ -1,5 +1,5 @@
 /** Flags shared by `watch` and `learn`: where packets come from, which guest, how to ask it about processes. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { UsageError } from './command.js';
 import { openIntrospector } from '../introspect/open.js';
 import type { GuestIntrospector } from '../introspect/types.js';
@@ -28,9 +28,10 @@ export const sensorFlagsUsage = [
   '  --json            NDJSON output (the default when stdout is not a terminal)',
 ];
 
-export function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T) {
+/** Runs a flag parser, turning its errors into usage errors (exit code 2). */
+export function usage<T>(parse: () => T): T {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    return parse();
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -4,9 +4,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { UsageError, EXIT_OK, type Command } from '../command.js';
+import { parseArgs } from 'node:util';
 import { createSensor } from '../../sensor/sensor.js';
 import { Learner } from '../../rules/learn.js';
-import { parse, parseDuration, sensorFlags, sensorFlagsUsage, sensorSource } from '../sensor-args.js';
+import { usage, parseDuration, sensorFlags, sensorFlagsUsage, sensorSource } from '../sensor-args.js';
 
 export const learn: Command = {
   name: 'learn',
@@ -22,13 +23,19 @@ export const learn: Command = {
     '  --max-ports N     ... or using more distinct ports (default 3)',
   ].join('\n'),
   async run(argv) {
-    const { values: v } = parse(argv, {
-      ...sensorFlags,
-      duration: { type: 'string' },
-      out: { type: 'string' },
-      'max-peers': { type: 'string' },
-      'max-ports': { type: 'string' },
-    });
+    const { values: v } = usage(() =>
+      parseArgs({
+        args: argv,
+        strict: true,
+        options: {
+          ...sensorFlags,
+          duration: { type: 'string' },
+          out: { type: 'string' },
+          'max-peers': { type: 'string' },
+          'max-ports': { type: 'string' },
+        },
+      }),
+    );
     if (!v.out) throw new UsageError('--out FILE is required');
     if (!v.memory) throw new UsageError('--memory PATH is required: learning needs to know which process made each connection');
     if (v.iface && !v.duration) throw new UsageError('--duration is required with --iface');

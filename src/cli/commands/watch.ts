@@ -4,11 +4,12 @@
  */
 import { createServer, type Server } from 'node:http';
 import { UsageError, EXIT_FINDINGS, EXIT_OK, type Command } from '../command.js';
+import { parseArgs } from 'node:util';
 import { createSensor } from '../../sensor/sensor.js';
 import { prometheusText } from '../../sensor/metrics.js';
 import { NdjsonWriter } from '../../events/stream.js';
 import type { SensorEvent } from '../../events/event.js';
-import { parse, parseDuration, sensorFlags, sensorFlagsUsage, sensorSource } from '../sensor-args.js';
+import { usage, parseDuration, sensorFlags, sensorFlagsUsage, sensorSource } from '../sensor-args.js';
 
 export function eventLine(e: SensorEvent): string {
   const who = e.process ? `${e.process.name}[${e.process.pid}]` : `(${e.attribution.outcome})`;
@@ -34,14 +35,20 @@ export const watch: Command = {
     'exit status: 0 nothing abnormal, 1 abnormal connections or parasitized processes seen, 2 usage or input error',
   ].join('\n'),
   async run(argv) {
-    const { values: v } = parse(argv, {
-      ...sensorFlags,
-      rules: { type: 'string' },
-      allowed: { type: 'boolean' },
-      metrics: { type: 'string' },
-      duration: { type: 'string' },
-      enforce: { type: 'boolean' },
-    });
+    const { values: v } = usage(() =>
+      parseArgs({
+        args: argv,
+        strict: true,
+        options: {
+          ...sensorFlags,
+          rules: { type: 'string' },
+          allowed: { type: 'boolean' },
+          metrics: { type: 'string' },
+          duration: { type: 'string' },
+          enforce: { type: 'boolean' },
+        },
+      }),
+    );
     if (!v.rules) throw new UsageError('--rules FILE is required');
     if (v.enforce) throw new UsageError('--enforce is not implemented in this version (passive mode only)');
     const metricsPort = v.metrics === undefined ? undefined : Number(v.metrics);
