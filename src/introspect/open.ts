@@ -77,7 +77,7 @@ export function openIntrospector(source: IntrospectorSpec | Memory | string, opt
     tried.push(b.os);
   }
   if (!(source instanceof Memory)) mem.close();
-  throw new ParasightError(`no introspector recognises the guest in ${spec.memory} (tried: ${tried.join(', ') || 'none'})`, {
+  throw new ParasightError(`no introspector for this guest: ${spec.memory} (tried: ${tried.join(', ') || 'none'})`, {
     code: 'UNSUPPORTED',
     source: spec.memory,
   });

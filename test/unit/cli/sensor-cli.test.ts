@@ -81,6 +81,8 @@ describe('parasight watch', () => {
 
   it('an unknown guest is a clear error', async () => {
     const rules = join(dir, 'allow.json');
+    // A memory image no built-in OS opener recognises (all zeros).
+    writeFileSync(join(dir, 'nothing.raw'), new Uint8Array(1 << 20));
     await expect(watch.run(['--pcap', pcap, '--rules', rules, '--guest-ip', '10.0.0.2', '--memory', join(dir, 'nothing.raw')])).rejects.toMatchObject({
       code: 'UNSUPPORTED',
       message: expect.stringMatching(/no introspector for this guest/),
