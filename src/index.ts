@@ -43,3 +43,5 @@ export { EventStream, NdjsonWriter } from './events/stream.js';
 export { ProcessQueue, type ProcessEntry, type ProcessUpdate } from './queues/process-queue.js';
 export { RecordQueue, type ConnectionRecord, type AttributionOutcome } from './queues/record-queue.js';
 export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener } from './introspect/open.js';
+export { hashFile, hashFileSync, hashRange, hashRangeSync, hashBytes, type HashAlgorithm, type HashResult, type HashOptions, type AsyncHashOptions } from './hash/hash.js';
+export { loadWasmHasher, type WasmHasher } from './hash/wasm.js';
