@@ -30,7 +30,11 @@ interface PcapSessionLike {
 }
 interface PcapModuleLike {
   createSession(device: string, options: Record<string, unknown>): PcapSessionLike;
+  warningHandler: (text: string) => void;
 }
+
+/** libpcap warnings (e.g. "no IPv4 address assigned" on a bridge), kept instead of printed. */
+export const pcapWarnings: string[] = [];
 
 let pcapModule: PcapModuleLike | undefined;
 
@@ -38,8 +42,12 @@ let pcapModule: PcapModuleLike | undefined;
 export function loadPcap(): PcapModuleLike {
   if (pcapModule) return pcapModule;
   try {
-    pcapModule = createRequire(import.meta.url)('pcap') as PcapModuleLike;
-    return pcapModule;
+    const mod = createRequire(import.meta.url)('pcap') as PcapModuleLike;
+    mod.warningHandler = (text) => {
+      if (pcapWarnings.length < 100) pcapWarnings.push(text);
+    };
+    pcapModule = mod;
+    return mod;
   } catch (e) {
     throw new ParasightError(
       'live capture needs the optional "pcap" package and libpcap (Debian: apt-get install libpcap-dev, then npm install pcap): ' + (e as Error).message,
