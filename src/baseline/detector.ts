@@ -105,7 +105,9 @@ export class BaselineDetector {
       const comparison = compare(snapshot, rec, { ...ctx, hashFiles: false });
       return { snapshot, comparison, recorded: put, events: [recordedEvent(snapshot, 'tofu', put.revision, rec.feature.featureHash)] };
     }
-    const previous = this.opts.store.previousVersion(key)?.record;
+    // The previous version only matters as a hash fallback for files this version's baseline has no hash of.
+    const needPrevious = ctx.hashFiles && stored !== undefined && stored.record.files.some((f) => f.hash === undefined);
+    const previous = needPrevious ? this.opts.store.previousVersion(key)?.record : undefined;
     const comparison = compare(snapshot, stored?.record, { ...ctx, ...(previous ? { previous } : {}) });
     if (this.opts.onSuspicious && comparison.findings.length > 0) this.notify(snapshot, comparison);
     return { snapshot, comparison, events: comparisonEvents(snapshot, comparison) };

@@ -67,6 +67,27 @@ export function parseMaps(text: string): { entries: MapEntry[]; bad: string[] } 
   return { entries, bad };
 }
 
+/**
+ * Hex field → bigint. Up to 13 digits (every user-space address on x86-64 and arm64) goes through a double, which
+ * is exact below 2^53 and several times cheaper than BigInt('0x…'); longer fields take the exact path.
+ */
+function hex(text: string, from: number, to: number): bigint | undefined {
+  const len = to - from;
+  if (len <= 0 || len > 16) return undefined;
+  if (len <= 13) {
+    let v = 0;
+    for (let i = from; i < to; i++) {
+      const c = text.charCodeAt(i);
+      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+      if (d < 0) return undefined;
+      v = v * 16 + d;
+    }
+    return BigInt(v);
+  }
+  const s = text.slice(from, to);
+  return /^[0-9a-fA-F]+$/.test(s) ? BigInt('0x' + s) : undefined;
+}
+
 // Field layout: "start-end perms offset dev inode   path" — the path may contain spaces, so it is everything after
 // the run of blanks that follows the inode.
 function parseLine(text: string, from: number, to: number): MapEntry | undefined {
@@ -82,17 +103,10 @@ function parseLine(text: string, from: number, to: number): MapEntry | undefined
   let p = sp5;
   while (p < to && text.charCodeAt(p) === 0x20) p++;
   const inode = Number(text.slice(sp4 + 1, sp5));
-  let start: bigint;
-  let end: bigint;
-  let offset: bigint;
-  try {
-    start = BigInt('0x' + text.slice(from, dash));
-    end = BigInt('0x' + text.slice(dash + 1, sp1));
-    offset = BigInt('0x' + text.slice(sp2 + 1, sp3));
-  } catch {
-    return undefined;
-  }
-  if (!Number.isFinite(inode)) return undefined;
+  const start = hex(text, from, dash);
+  const end = hex(text, dash + 1, sp1);
+  const offset = hex(text, sp2 + 1, sp3);
+  if (start === undefined || end === undefined || offset === undefined || !Number.isFinite(inode)) return undefined;
   const c = classifyName(text.slice(p, to));
   return {
     start,

@@ -62,6 +62,9 @@ CREATE INDEX IF NOT EXISTS baselines_by_app ON baselines (app, os_version, devic
 interface Row {
   id: number;
   revision: number;
+}
+
+interface FullRow extends Row {
   record: string;
 }
 
@@ -85,6 +88,15 @@ function isRecord(v: unknown): v is BaselineRecord {
 
 export class BaselineStore {
   private readonly db: Database.Database;
+  private readonly stmt: {
+    maxRevision: Database.Statement;
+    insert: Database.Statement;
+    current: Database.Statement;
+    previous: Database.Statement;
+    record: Database.Statement;
+  };
+  /** Rows never change once written, so parsed records can be kept by row id. */
+  private readonly parsed = new Map<number, BaselineRecord>();
 
   constructor(readonly file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -92,6 +104,19 @@ export class BaselineStore {
       this.db = new Database(file);
       this.db.pragma('journal_mode = WAL');
       this.db.exec(SCHEMA);
+      const key = 'app=? AND app_version=? AND os_version=? AND device_model=?';
+      this.stmt = {
+        maxRevision: this.db.prepare(`SELECT MAX(revision) AS m FROM baselines WHERE ${key}`),
+        insert: this.db.prepare(
+          `INSERT INTO baselines (app, app_version, os_version, device_model, revision, recorded_at, source, feature_hash, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ),
+        current: this.db.prepare(`SELECT id, revision FROM baselines WHERE ${key} ORDER BY revision DESC LIMIT 1`),
+        previous: this.db.prepare(
+          'SELECT id, revision FROM baselines WHERE app=? AND os_version=? AND device_model=? AND app_version<>? ORDER BY id DESC LIMIT 1',
+        ),
+        record: this.db.prepare('SELECT record FROM baselines WHERE id=?'),
+      };
     } catch (cause) {
       throw new ParasightError(`cannot open baseline database ${file}: ${(cause as Error).message}`, { code: 'IO', source: file, cause });
     }
@@ -106,46 +131,39 @@ export class BaselineStore {
     return this.db.transaction(() => this.insert(record))();
   }
 
-  private insert(record: BaselineRecord, revision?: number): StoredBaseline {
+  private insert(record: BaselineRecord): StoredBaseline {
     const k = keyOf(record);
-    const next =
-      revision ??
-      ((this.db
-        .prepare('SELECT MAX(revision) AS m FROM baselines WHERE app=? AND app_version=? AND os_version=? AND device_model=?')
-        .get(k.app, k.appVersion, k.osVersion, k.deviceModel) as { m: number | null }).m ?? 0) + 1;
-    const info = this.db
-      .prepare(
-        `INSERT INTO baselines (app, app_version, os_version, device_model, revision, recorded_at, source, feature_hash, record)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(k.app, k.appVersion, k.osVersion, k.deviceModel, next, record.recordedAt, record.source, record.feature.featureHash, JSON.stringify(record));
+    const max = (this.stmt.maxRevision.get(k.app, k.appVersion, k.osVersion, k.deviceModel) as { m: number | null }).m;
+    const next = (max ?? 0) + 1;
+    const info = this.stmt.insert.run(k.app, k.appVersion, k.osVersion, k.deviceModel, next, record.recordedAt, record.source,
+      record.feature.featureHash, JSON.stringify(record));
     return { id: Number(info.lastInsertRowid), revision: next, record };
+  }
+
+  private load(row: { id: number; revision: number } | undefined): StoredBaseline | undefined {
+    if (!row) return undefined;
+    let record = this.parsed.get(row.id);
+    if (!record) {
+      record = JSON.parse((this.stmt.record.get(row.id) as { record: string }).record) as BaselineRecord;
+      this.parsed.set(row.id, record);
+    }
+    return { id: row.id, revision: row.revision, record };
   }
 
   /** The normal value for a key: its newest revision. */
   current(k: FeatureKey): StoredBaseline | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT id, revision, record FROM baselines WHERE app=? AND app_version=? AND os_version=? AND device_model=? ORDER BY revision DESC LIMIT 1',
-      )
-      .get(k.app, k.appVersion, k.osVersion, k.deviceModel) as Row | undefined;
-    return row && { id: row.id, revision: row.revision, record: JSON.parse(row.record) as BaselineRecord };
+    return this.load(this.stmt.current.get(k.app, k.appVersion, k.osVersion, k.deviceModel) as Row | undefined);
   }
 
   /** Newest baseline of the same app, OS and device with another app version (the version before an upgrade). */
   previousVersion(k: FeatureKey): StoredBaseline | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT id, revision, record FROM baselines WHERE app=? AND os_version=? AND device_model=? AND app_version<>? ORDER BY id DESC LIMIT 1',
-      )
-      .get(k.app, k.osVersion, k.deviceModel, k.appVersion) as Row | undefined;
-    return row && { id: row.id, revision: row.revision, record: JSON.parse(row.record) as BaselineRecord };
+    return this.load(this.stmt.previous.get(k.app, k.osVersion, k.deviceModel, k.appVersion) as Row | undefined);
   }
 
   list(app?: string): BaselineSummary[] {
     const rows = (app === undefined
       ? this.db.prepare('SELECT id, revision, record FROM baselines ORDER BY app, app_version, revision').all()
-      : this.db.prepare('SELECT id, revision, record FROM baselines WHERE app=? ORDER BY app_version, revision').all(app)) as Row[];
+      : this.db.prepare('SELECT id, revision, record FROM baselines WHERE app=? ORDER BY app_version, revision').all(app)) as FullRow[];
     return rows.map((row) => {
       const r = JSON.parse(row.record) as BaselineRecord;
       return { ...keyOf(r), id: row.id, revision: row.revision, recordedAt: r.recordedAt, source: r.source, files: r.files.length, featureHash: r.feature.featureHash };
@@ -155,7 +173,7 @@ export class BaselineStore {
   exportAll(app?: string): ExportDocument {
     const rows = (app === undefined
       ? this.db.prepare('SELECT id, revision, record FROM baselines ORDER BY id').all()
-      : this.db.prepare('SELECT id, revision, record FROM baselines WHERE app=? ORDER BY id').all(app)) as Row[];
+      : this.db.prepare('SELECT id, revision, record FROM baselines WHERE app=? ORDER BY id').all(app)) as FullRow[];
     return {
       format: EXPORT_FORMAT,
       exportedAt: new Date().toISOString(),

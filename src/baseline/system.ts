@@ -113,28 +113,31 @@ const versionCache = new Map<string, AppVersion>();
 
 /**
  * Version of the executable at `exe`: the caller's value when given; else the owning package's version (dpkg, then
- * rpm); else "build-id:HEX"; else "unknown". Cached by path, size and mtime (package queries take ~100 ms).
+ * rpm); else "build-id:HEX"; else "unknown". Cached by path, size, mtime and inode (package queries take
+ * ~100 ms), so a replaced executable is looked up again.
  */
 export function appVersion(exe: string, given?: string): AppVersion {
-  const buildId = exe ? readBuildId(exe) : undefined;
-  const withId = (v: AppVersion): AppVersion => (buildId ? { ...v, buildId } : v);
-  if (given) return withId({ version: given, source: 'given' });
-  let key = exe;
+  let key = `${exe}\0${given ?? ''}`;
   try {
     const st = statSync(exe);
-    key = `${exe}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+    key += `\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
   } catch {
     /* unreadable: cache by name */
   }
   const hit = versionCache.get(key);
   if (hit) return hit;
+  const buildId = exe ? readBuildId(exe) : undefined;
+  const withId = (v: AppVersion): AppVersion => (buildId ? { ...v, buildId } : v);
   let v: AppVersion;
-  const deb = exe ? dpkgVersion(exe) : undefined;
-  const rpm = exe && !deb ? rpmVersion(exe) : undefined;
-  if (deb) v = withId({ version: `${deb.package} ${deb.version}`, source: 'dpkg', package: deb.package });
-  else if (rpm) v = withId({ version: `${rpm.package} ${rpm.version}`, source: 'rpm', package: rpm.package });
-  else if (buildId) v = { version: `build-id:${buildId}`, source: 'build-id', buildId };
-  else v = { version: 'unknown', source: 'unknown' };
+  if (given) v = withId({ version: given, source: 'given' });
+  else {
+    const deb = exe ? dpkgVersion(exe) : undefined;
+    const rpm = exe && !deb ? rpmVersion(exe) : undefined;
+    if (deb) v = withId({ version: `${deb.package} ${deb.version}`, source: 'dpkg', package: deb.package });
+    else if (rpm) v = withId({ version: `${rpm.package} ${rpm.version}`, source: 'rpm', package: rpm.package });
+    else if (buildId) v = { version: `build-id:${buildId}`, source: 'build-id', buildId };
+    else v = { version: 'unknown', source: 'unknown' };
+  }
   versionCache.set(key, v);
   return v;
 }
