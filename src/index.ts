@@ -42,6 +42,8 @@ export { EVENT_SCHEMA, type SensorEvent, type EventType, type EventFlow, type Ev
 export { EventStream, NdjsonWriter } from './events/stream.js';
 export { ProcessQueue, type ProcessEntry, type ProcessUpdate } from './queues/process-queue.js';
 export { RecordQueue, type ConnectionRecord, type AttributionOutcome } from './queues/record-queue.js';
-export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener } from './introspect/open.js';
 export { hashFile, hashFileSync, hashRange, hashRangeSync, hashBytes, type HashAlgorithm, type HashResult, type HashOptions, type AsyncHashOptions } from './hash/hash.js';
 export { loadWasmHasher, type WasmHasher } from './hash/wasm.js';
+export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener, type IntrospectorOptions } from './introspect/open.js';
+export { WindowsIntrospector, type WindowsIntrospectorOptions, type GuestModule, type TcpipTablesInfo } from './introspect/windows/introspector.js';
+export { Profile, parseIsf, serializeIsf, type IsfDocument } from './profiles/isf.js';

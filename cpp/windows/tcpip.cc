@@ -284,6 +284,7 @@ TcpipResult walkTcpip(AddressSpace& as, const TcpipLayout& l, uint64_t base, con
     bool absurd = false;
     for (const TcpipRvas& r : known) {
       if (tryRvas(as, t, base, r, k, limits, &loc, &absurd)) break;
+      absurd = false;  // only the set that was used may report its count
     }
     if (!loc.found && scan && pe.ok) {
       uint64_t exclude = k == Kind::kAddr ? out.tcb.table : 0;

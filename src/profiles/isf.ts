@@ -84,7 +84,7 @@ const schema = {
   },
 } as const;
 
-const validate = new Ajv({ allErrors: false }).compile(schema);
+const validate = new Ajv({ allErrors: false, allowUnionTypes: true }).compile(schema);
 
 // Symbol addresses are written as plain JSON integers that JSON.parse would round. Quote long ones first.
 const BIG_ADDRESS = /("address"\s*:\s*)(-?\d{16,})/g;

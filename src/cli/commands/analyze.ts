@@ -1,0 +1,185 @@
+/**
+ * `parasight analyze`: one-shot look at a guest memory image — the guest's processes, connections and sockets,
+ * each connection and socket with the name of the process that owns it.
+ */
+import { parseArgs } from 'node:util';
+import { openMemory } from '../../memory/open.js';
+import { openIntrospector } from '../../introspect/open.js';
+import { WindowsIntrospector } from '../../introspect/windows/introspector.js';
+import type { GuestIntrospector, GuestProcess, Problem } from '../../introspect/types.js';
+import { UsageError, type Command } from '../command.js';
+
+const USAGE = [
+  'usage: parasight analyze --memory PATH [--profile FILE] [--dtb ADDR] [--kdbg ADDR] [--json]',
+  '',
+  '  --memory PATH    guest physical memory: raw image (.raw/.vmem/.mem), ELF core, LiME, live RAM file',
+  '  --profile FILE   structure profile (Volatility 3 ISF .json/.json.xz) instead of the built-in choice',
+  '  --dtb ADDR       kernel page-table root (CR3, physical; hex with 0x or decimal) when known: skips the scan',
+  '  --kdbg ADDR      Windows KDBG virtual address when known',
+  '  --json           one JSON document instead of tables',
+  '',
+  'Exit codes: 0 report printed, 2 usage or input error (unreadable image, no supported kernel found).',
+].join('\n');
+
+function address(text: string | undefined, flag: string): bigint | undefined {
+  if (text === undefined) return undefined;
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text.trim())) throw new UsageError(`${flag} must be an address (0x... or decimal), got ${JSON.stringify(text)}`);
+  return BigInt(text.trim());
+}
+
+const hex = (v: bigint | undefined): string | undefined => (v === undefined ? undefined : `0x${v.toString(16)}`);
+const iso = (ms: number | undefined): string => (ms ? new Date(ms).toISOString().replace('.000Z', 'Z') : '');
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+function problemLines(problems: Problem[]): string[] {
+  return problems.map((p) => `  [${p.walk ?? '-'}] ${p.code}: ${p.message}`);
+}
+
+export function report(g: GuestIntrospector): Record<string, unknown> {
+  const info = g.info();
+  const procs = g.processes();
+  const conns = g.connections();
+  const socks = g.sockets();
+  const byPid = new Map<number, GuestProcess>();
+  for (const p of procs.items) if (!byPid.has(p.pid) || p.exitTime === undefined) byPid.set(p.pid, p);
+  const owner = (pid: number): string | null => byPid.get(pid)?.name ?? null;
+  const w = g instanceof WindowsIntrospector ? g : undefined;
+  const problems = [
+    ...info.problems,
+    ...(w ? w.modules().problems : []),
+    ...procs.problems,
+    ...conns.problems,
+    ...(socks.problems === conns.problems ? [] : socks.problems),
+  ];
+  return {
+    guest: { ...info, dtb: hex(info.dtb), kernelBase: hex(info.kernelBase), problems: undefined },
+    ...(w
+      ? {
+          discovery: {
+            dtbFoundBy: w.discovery.dtbFoundBy,
+            kdbg: hex(w.discovery.kdbg),
+            kdbgFoundBy: w.discovery.kdbgFoundBy,
+            versionBlock: hex(w.discovery.versionBlock),
+            build: w.discovery.build,
+            ntBuildLab: w.discovery.ntBuildLab,
+          },
+          tcpip: {
+            ...w.tcpip,
+            module: w.tcpip.module && { ...w.tcpip.module, base: hex(w.tcpip.module.base) },
+            tcb: w.tcpip.tcb && { ...w.tcpip.tcb, table: hex(w.tcpip.tcb.table), variable: hex(w.tcpip.tcb.variable) },
+            addr: w.tcpip.addr && { ...w.tcpip.addr, table: hex(w.tcpip.addr.table), variable: hex(w.tcpip.addr.variable) },
+          },
+          modules: w.modules().items.map((m) => ({ name: m.name, path: m.path, base: hex(m.base), size: m.size })),
+        }
+      : {}),
+    processes: procs.items.map((p) => ({
+      pid: p.pid,
+      ppid: p.ppid,
+      name: p.name,
+      path: p.path ?? null,
+      createTime: p.createTimeBase === 'epoch' ? iso(p.createTime) || null : p.createTime,
+      exitTime: p.exitTime !== undefined ? iso(p.exitTime) : null,
+      address: hex(p.address),
+      dtb: hex(p.dtb),
+    })),
+    connections: conns.items.map((c) => ({
+      proto: c.proto,
+      localAddress: c.localAddress,
+      localPort: c.localPort,
+      remoteAddress: c.remoteAddress,
+      remotePort: c.remotePort,
+      state: c.state,
+      pid: c.pid,
+      owner: owner(c.pid),
+      address: hex(c.address),
+      foundBy: c.foundBy,
+    })),
+    sockets: [
+      ...socks.items.map((s) => ({
+        proto: s.proto,
+        localAddress: s.localAddress,
+        localPort: s.localPort,
+        pid: s.pid,
+        owner: owner(s.pid),
+        createTime: s.createTime ? iso(s.createTime) : null,
+        address: hex(s.address),
+      })),
+      ...(w?.otherSockets() ?? []).map((s) => ({
+        proto: s.protocol,
+        localAddress: s.localAddress,
+        localPort: s.localPort,
+        pid: s.pid,
+        owner: owner(s.pid),
+        createTime: s.createTime ? iso(s.createTime) : null,
+        address: hex(s.address),
+      })),
+    ],
+    problems: problems.map((p) => ({ ...p, address: hex(p.address) })),
+  };
+}
+
+function text(r: ReturnType<typeof report>): string {
+  const g = r.guest as Record<string, string>;
+  const d = r.discovery as Record<string, string> | undefined;
+  const procs = r.processes as Array<Record<string, string | number | null>>;
+  const conns = r.connections as Array<Record<string, string | number | null>>;
+  const socks = r.sockets as Array<Record<string, string | number | null>>;
+  const problems = r.problems as Problem[];
+  const out: string[] = [];
+  out.push(`${g.os} ${g.version}  profile ${g.profile}  paging ${g.paging}  DTB ${g.dtb}  kernel ${g.kernelBase}${d?.kdbg && d.kdbg !== '0x0' ? `  KDBG ${d.kdbg} (${d.kdbgFoundBy})` : ''}`);
+  out.push('', `Processes (${procs.length})`);
+  out.push(table([['PID', 'PPID', 'Name', 'Created', 'Exited', 'Path'], ...procs.map((p) => [String(p.pid), String(p.ppid), String(p.name), String(p.createTime ?? ''), String(p.exitTime ?? ''), String(p.path ?? '')])]));
+  out.push('', `Connections (${conns.length})`);
+  if (conns.length) {
+    out.push(table([['Proto', 'Local', 'Remote', 'PID', 'Owner'], ...conns.map((c) => [String(c.proto), `${c.localAddress}:${c.localPort}`, `${c.remoteAddress}:${c.remotePort}`, String(c.pid), String(c.owner ?? '?')])]));
+  }
+  out.push('', `Sockets (${socks.length})`);
+  if (socks.length) {
+    out.push(table([['Proto', 'Local', 'PID', 'Owner', 'Created'], ...socks.map((s) => [String(s.proto), `${s.localAddress}:${s.localPort}`, String(s.pid), String(s.owner ?? '?'), String(s.createTime ?? '')])]));
+  }
+  if (problems.length) out.push('', `Problems (${problems.length})`, ...problemLines(problems));
+  return out.join('\n') + '\n';
+}
+
+export const analyze: Command = {
+  name: 'analyze',
+  summary: 'one-shot report of a guest memory image: processes, connections and sockets with their owners',
+  usage: USAGE,
+  async run(argv) {
+    let values: { memory?: string; profile?: string; dtb?: string; kdbg?: string; json?: boolean };
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: { memory: { type: 'string' }, profile: { type: 'string' }, dtb: { type: 'string' }, kdbg: { type: 'string' }, json: { type: 'boolean' } },
+        strict: true,
+        allowPositionals: false,
+      }));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (!values.memory) throw new UsageError('--memory is required');
+    const dtb = address(values.dtb, '--dtb');
+    const kdbg = address(values.kdbg, '--kdbg');
+    const mem = openMemory(values.memory);
+    try {
+      const g = openIntrospector(mem, {
+        ...(values.profile !== undefined ? { profile: values.profile } : {}),
+        ...(dtb !== undefined ? { dtb } : {}),
+        ...(kdbg !== undefined ? { kdbg } : {}),
+      });
+      try {
+        const r = report(g);
+        process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : text(r));
+        return 0;
+      } finally {
+        g.close();
+      }
+    } finally {
+      mem.close();
+    }
+  },
+};

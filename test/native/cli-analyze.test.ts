@@ -1,0 +1,75 @@
+// `parasight analyze` on generated Windows images: tables and the JSON document name each connection's owner;
+// bad input is a clear error.
+import { describe, expect, it, beforeAll, afterAll, vi, afterEach } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyze } from '../../src/cli/commands/analyze.js';
+import { UsageError } from '../../src/cli/command.js';
+import { buildImage } from '../fixtures/windows/builder.js';
+import { cridex } from '../fixtures/windows/scenarios.js';
+import type { ImageTruth } from '../fixtures/windows/scenario.js';
+
+let dir: string;
+let truth: ImageTruth;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'parasight-analyze-'));
+  truth = buildImage(cridex({ memoryMiB: 32 }), join(dir, 'cridex.raw'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => vi.restoreAllMocks());
+
+function stdout(): string[] {
+  const out: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
+  return out;
+}
+
+describe('parasight analyze', () => {
+  it('--json: one document with processes, connections and sockets joined to their owners', async () => {
+    const out = stdout();
+    expect(await analyze.run(['--memory', truth.path, '--json'])).toBe(0);
+    vi.restoreAllMocks();
+    const doc = JSON.parse(out.join(''));
+    expect(doc.guest.os).toBe('windows');
+    expect(doc.guest.paging).toBe('pae');
+    expect(doc.guest.dtb).toBe('0x2fe000');
+    expect(doc.discovery.kdbg).toBe('0x80545ae0');
+    expect(doc.processes).toHaveLength(17);
+    expect(doc.connections).toEqual([
+      expect.objectContaining({ localAddress: '172.16.112.128', localPort: 1038, remoteAddress: '41.168.5.140', remotePort: 8080, pid: 1484, owner: 'explorer.exe', address: '0x81e87620' }),
+    ]);
+    expect(doc.sockets).toHaveLength(15);
+    const rpc = doc.sockets.find((s: { localPort: number }) => s.localPort === 135);
+    expect(rpc).toMatchObject({ proto: 'tcp', pid: 908, owner: 'svchost.exe', createTime: '2012-07-22T02:42:33Z', address: '0x81ec23b0' });
+    expect(doc.sockets.find((s: { proto: unknown }) => s.proto === 255)).toMatchObject({ pid: 664, owner: 'lsass.exe' });
+  });
+
+  it('prints tables with the owner beside each connection', async () => {
+    const out = stdout();
+    expect(await analyze.run(['--memory', truth.path])).toBe(0);
+    vi.restoreAllMocks();
+    const text = out.join('');
+    expect(text).toMatch(/Processes \(17\)/);
+    expect(text).toMatch(/172\.16\.112\.128:1038\s+41\.168\.5\.140:8080\s+1484\s+explorer\.exe/);
+    expect(text).toMatch(/Sockets \(15\)/);
+  });
+
+  it('accepts the DTB and KDBG from the user', async () => {
+    const out = stdout();
+    expect(await analyze.run(['--memory', truth.path, '--dtb', '0x2fe000', '--kdbg', '0x80545ae0', '--json'])).toBe(0);
+    vi.restoreAllMocks();
+    const doc = JSON.parse(out.join(''));
+    expect(doc.discovery).toMatchObject({ dtbFoundBy: 'user', kdbgFoundBy: 'user' });
+    expect(doc.connections[0].owner).toBe('explorer.exe');
+  });
+
+  it('input errors: missing flag, bad address, missing file, memory without a known kernel', async () => {
+    await expect(analyze.run([])).rejects.toBeInstanceOf(UsageError);
+    await expect(analyze.run(['--memory', truth.path, '--dtb', 'zz'])).rejects.toBeInstanceOf(UsageError);
+    await expect(analyze.run(['--memory', join(dir, 'missing.raw')])).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const zeros = join(dir, 'zeros.raw');
+    writeFileSync(zeros, new Uint8Array(4 << 20));
+    await expect(analyze.run(['--memory', zeros])).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/no introspector/) });
+  });
+});
