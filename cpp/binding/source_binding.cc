@@ -4,6 +4,7 @@
 #include "binding/registry.h"
 #include "memory/image_file.h"
 #include "memory/libvmi_source.h"
+#include "memory/pid_watch.h"
 #include "memory/process_memory.h"
 
 namespace parasight::binding {
@@ -26,7 +27,7 @@ Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   return wrapMemory(info.Env(), std::move(mem));
 }
 
-// memory_open_live_file(path, lowRamSize: bigint, kind: "live-file" | "qemu-memfd")
+// memory_open_live_file(path, lowRamSize: bigint, kind: "live-file" | "qemu-memfd", pid?: number)
 Napi::Value OpenLiveFile(const Napi::CallbackInfo& info) {
   std::string path = toString(info[0], "path");
   uint64_t low = toU64(info[1], "lowRamSize");
@@ -39,6 +40,13 @@ Napi::Value OpenLiveFile(const Napi::CallbackInfo& info) {
   if (!file) throwError(info.Env(), err, path);
   auto mem = openLiveRamFile(std::move(file), low, kindName, &err);
   if (!mem) throwError(info.Env(), err, path);
+  if (!info[3].IsUndefined()) {
+    // The file is a process's RAM (QEMU's memfd): reads end with the process.
+    uint32_t pid = toU32(info[3], "pid");
+    auto watch = PidWatch::open(static_cast<int>(pid), &err);
+    if (!watch) throwError(info.Env(), err, path);
+    mem = watchProcess(std::move(mem), std::move(watch));
+  }
   return wrapMemory(info.Env(), std::move(mem));
 }
 

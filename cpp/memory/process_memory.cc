@@ -1,8 +1,6 @@
 #include "memory/process_memory.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -10,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+
+#include "memory/pid_watch.h"
 
 namespace parasight {
 namespace {
@@ -26,7 +26,7 @@ class ProcessMemory : public PhysicalMemory {
     for (const auto& b : blocks_) ranges_.push_back({b.physStart, b.length});
   }
   ~ProcessMemory() override {
-    for (int fd : {pidfd_, memFd_, pagemapFd_}) {
+    for (int fd : {memFd_, pagemapFd_}) {
       if (fd >= 0) ::close(fd);
     }
   }
@@ -42,16 +42,15 @@ class ProcessMemory : public PhysicalMemory {
  private:
   // Reads len bytes at host address hva of the target; returns bytes read, sets errno on a short read.
   size_t remote(uint64_t hva, void* dst, size_t len);
-  // True once the process has exited (pidfd readable). After that a pid may be reused: nothing read by pid is
-  // trusted any more.
-  bool exited() const;
+  // After an exit the pid may be reused: nothing read by pid is trusted any more.
+  bool exited() const { return watch_->exited(); }
   Error failure(uint64_t pa, uint64_t hva, int e) const;
 
   int pid_;
   std::vector<ProcessRamBlock> blocks_;  // parallel to ranges_
   bool useProcMem_;
   bool autoFallback_ = false;  // kAuto: switch to /proc/PID/mem when process_vm_readv is refused
-  int pidfd_ = -1;
+  std::unique_ptr<PidWatch> watch_;
   int memFd_ = -1;
   int pagemapFd_ = -1;
 };
@@ -70,13 +69,12 @@ bool ProcessMemory::init(ProcessAccess access, Error* err) {
     *err = Error::make(code, 0, "cannot open " + what + ": " + why);
     return false;
   };
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-  if (pidfd_ < 0) return openErr("pid " + std::to_string(pid_), errno);
+  watch_ = PidWatch::open(pid_, err);
+  if (!watch_) return false;
   memFd_ = ::open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
   if (memFd_ < 0) return openErr(proc + "/mem", errno);
   pagemapFd_ = ::open((proc + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
   if (pagemapFd_ < 0) return openErr(proc + "/pagemap", errno);
-  if (exited()) return openErr("pid " + std::to_string(pid_), ESRCH);
   // Probe one byte of a page the guest has already touched: it picks the access path and turns a wrong RAM address
   // into an error now. Never probe an untouched page: that read alone would make the host commit it.
   std::vector<PhysRange> resident;
@@ -103,16 +101,8 @@ bool ProcessMemory::init(ProcessAccess access, Error* err) {
   return false;
 }
 
-bool ProcessMemory::exited() const {
-  struct pollfd p = {pidfd_, POLLIN, 0};
-  return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
-}
-
 Error ProcessMemory::failure(uint64_t pa, uint64_t hva, int e) const {
-  if (e == ESRCH || exited()) {
-    return Error::make(Errc::kSourceGone, pa, "process " + std::to_string(pid_) + " has exited; cannot read physical " +
-                                                  hex(pa));
-  }
+  if (e == ESRCH || exited()) return watch_->goneError(pa);
   if (e == EPERM || e == EACCES) {
     return Error::make(Errc::kPermission, pa, "reading pid " + std::to_string(pid_) +
                                                   " needs root or CAP_SYS_PTRACE over it (physical " + hex(pa) + ")");

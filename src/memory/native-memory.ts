@@ -12,7 +12,8 @@ export interface NativeMemoryInfo {
 export interface NativeMemory {
   memory_open_raw(path: string): NativeHandle;
   memory_open_file(path: string, format: string): NativeHandle;
-  memory_open_live_file(path: string, lowRamSize: bigint, kind: 'live-file' | 'qemu-memfd'): NativeHandle;
+  /** With `pid`, every read first checks that the process (QEMU owning the memfd) still runs. */
+  memory_open_live_file(path: string, lowRamSize: bigint, kind: 'live-file' | 'qemu-memfd', pid?: number): NativeHandle;
   /** blocks: [physStart, length, hva] triples */
   memory_open_process(pid: number, blocks: BigUint64Array, access: 'auto' | 'process_vm_readv' | 'proc-mem'): NativeHandle;
   memory_open_libvmi(domain: string, mode: 'kvm' | 'xen' | 'file', library: string): NativeHandle;

@@ -164,7 +164,7 @@ async function openQemuProcess(spec: QemuProcessSourceSpec, native: NativeMemory
   if (spec.timeoutMs !== undefined) options.timeoutMs = spec.timeoutMs;
   const layout = await locateQemuRam(spec.pid, options);
   if (layout.memfdPath !== undefined && spec.memfd !== false) {
-    return new Memory(native.memory_open_live_file(layout.memfdPath, layout.lowRamSize, 'qemu-memfd'));
+    return new Memory(native.memory_open_live_file(layout.memfdPath, layout.lowRamSize, 'qemu-memfd', spec.pid));
   }
   if (layout.hva === 0n) {
     throw new ParasightError(`pid ${spec.pid}: the RAM memfd is not mapped in the process; cannot read it by address`, {

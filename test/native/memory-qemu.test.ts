@@ -125,6 +125,20 @@ describe.skipIf(!qemu)('paused QEMU guest (qemu-system-x86_64 -machine q35 -S)',
     });
   });
 
+  it('memfd backend: native reads end with the QEMU process even though the memfd outlives it', async () => {
+    const g = await startGuest('q35,memory-backend=mem', ['-object', 'memory-backend-memfd,id=mem,size=64M,share=on']);
+    const m = await openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp });
+    const dst = new Uint8Array(16);
+    m.readPhysicalInto(0x100000n, dst);
+    expect(dst).toEqual(seed.subarray(0, 16));
+    const exited = new Promise((r) => g.child.once('exit', r));
+    g.child.kill('SIGTERM');
+    await exited;
+    expect(() => m.readPhysicalInto(0x100000n, dst)).toThrow(expect.objectContaining({ code: 'SOURCE_GONE' }));
+    expect(Array.from(m.readMany(new BigUint64Array([0x100000n]), 8).ok)).toEqual([0]);
+    m.close();
+  });
+
   it('QEMU quitting turns reads into SOURCE_GONE; the QMP client reports errors clearly', async () => {
     const g = await startGuest('q35');
     const m = await openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp });
