@@ -1,13 +1,14 @@
 /**
- * The one place the baseline detector gets its hashes from. Hash strings carry their algorithm ("xxh3:…",
- * "xxh64:…"), so a baseline recorded with one algorithm is never compared bit-for-bit with another.
+ * The one place the baseline detector gets its hashes from. Hash strings carry their algorithm ("xxh3:…"), so a
+ * baseline recorded with another algorithm is never compared bit-for-bit with this one (it is reported as
+ * unverified instead).
  *
- * Fast hashes come from the project's hashing module once it provides XXH3 (native file hashing and an XXH3 for
- * in-JS input); until then this uses XXH64 from xxhash-wasm. SHA-256 (evidence for analysts) comes from node:crypto.
+ * Fast hashes are the project's native XXH3-64: files are read into a reused buffer in C++, strings (the feature
+ * value) go through the same native hash as bytes. SHA-256 (evidence for analysts) comes from node:crypto.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import xxhash from 'xxhash-wasm';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { hashBytes, hashFileSync } from '../hash/hash.js';
 
 export interface FileDigest {
   hash: string;
@@ -19,55 +20,35 @@ export interface Digest {
   readonly algo: string;
   /** Hash of a string (UTF-8), "algo:hex". */
   text(s: string): string;
-  /** Hash of a file's content; undefined when it cannot be read. */
+  /** Hash of a regular file's content; undefined when it cannot be read or is not a regular file. */
   file(path: string): FileDigest | undefined;
 }
 
 const CHUNK = 1 << 20;
-let shared: Promise<Digest> | undefined;
+const ALGO = 'xxh3';
 
-function hex64(v: bigint): string {
-  return v.toString(16).padStart(16, '0');
+function hex64(v: bigint | string): string {
+  return typeof v === 'string' ? v : v.toString(16).padStart(16, '0');
 }
 
-async function makeDigest(): Promise<Digest> {
-  const api = await xxhash();
-  // One reused read buffer: hashing many files must not allocate per file (see facts: read() into a reused buffer).
-  const buf = Buffer.allocUnsafe(CHUNK);
-  return {
-    algo: 'xxh64',
-    text: (s) => `xxh64:${hex64(api.h64(s))}`,
-    file(path) {
-      let fd: number;
-      try {
-        fd = openSync(path, 'r');
-      } catch {
-        return undefined;
-      }
-      try {
-        if (!fstatSync(fd).isFile()) return undefined;
-        const h = api.create64();
-        let size = 0;
-        for (;;) {
-          const n = readSync(fd, buf, 0, CHUNK, null);
-          if (n <= 0) break;
-          h.update(n === CHUNK ? buf : buf.subarray(0, n));
-          size += n;
-        }
-        return { hash: `xxh64:${hex64(h.digest())}`, size };
-      } catch {
-        return undefined;
-      } finally {
-        closeSync(fd);
-      }
-    },
-  };
-}
+const xxh3: Digest = {
+  algo: ALGO,
+  text: (s) => `${ALGO}:${hex64(hashBytes(Buffer.from(s, 'utf8'), { algorithm: 'xxh3-64' }))}`,
+  file(path) {
+    try {
+      // Mapped device files (GPU nodes, /dev/zero) would be read without end: hash regular files only.
+      if (!statSync(path).isFile()) return undefined;
+      const r = hashFileSync(path, { algorithm: 'xxh3-64' });
+      return { hash: `${ALGO}:${hex64(r.hash)}`, size: r.bytes };
+    } catch {
+      return undefined;
+    }
+  },
+};
 
-/** The digest used by the baseline detector (created once). */
+/** The digest used by the baseline detector. */
 export function loadDigest(): Promise<Digest> {
-  shared ??= makeDigest();
-  return shared;
+  return Promise.resolve(xxh3);
 }
 
 /** SHA-256 of a file as hex (evidence for suspicious files); undefined when it cannot be read. */
