@@ -4,6 +4,7 @@ import { analyze } from './analyze.js';
 import { baseline } from './baseline.js';
 import { demo } from './demo.js';
 import { learn } from './learn.js';
+import { profile } from './profile.js';
 import { watch } from './watch.js';
 
-export const commands: Command[] = [demo, analyze, baseline, watch, learn];
+export const commands: Command[] = [demo, analyze, baseline, watch, learn, profile];

@@ -1,0 +1,182 @@
+/**
+ * The kernel's own symbol table (kallsyms), found by structure inside an uncompressed vmlinux: Debian ships a stub
+ * System.map, but every kernel with CONFIG_KALLSYMS carries its symbols in .rodata as compressed tables
+ * (scripts/kallsyms.c). Each table starts 8-byte aligned:
+ *
+ *   kallsyms_offsets[N] (s32), kallsyms_relative_base (u64), kallsyms_num_syms (u32), kallsyms_names,
+ *   kallsyms_markers[ceil(N/256)] (u32), [kallsyms_seqs_of_names[N] (3 bytes)], kallsyms_token_table (256 NUL-terminated strings),
+ *   kallsyms_token_index[256] (u16)
+ *
+ * We find the token table/index pair (256 strictly increasing u16 offsets, each pointing just past a NUL of the
+ * table before them), then the num_syms/names/markers triple whose markers agree with the decoded names, then the
+ * offsets. Newer kernels (6.2+) moved offsets and relative_base after token_index; both layouts are tried, and a
+ * result is accepted only when the decoded addresses are sorted and _text lands on the .text section.
+ */
+import { ParasightError } from '../../errors.js';
+import type { Elf64 } from './elf.js';
+
+export interface KernelSymbol {
+  name: string;
+  /** nm-style type letter: T/t text, D/d data, B/b bss, R/r read-only, A absolute, ... */
+  type: string;
+  address: bigint;
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+interface TokenTables {
+  tableStart: number;
+  indexStart: number;
+  tokens: string[];
+}
+
+function findTokenTables(ro: Uint8Array, dv: DataView): TokenTables | undefined {
+  for (let p = 0; p + 512 <= ro.length; p += 8) {
+    if (dv.getUint16(p, true) !== 0) continue;
+    const first = dv.getUint16(p + 2, true);
+    if (first < 2 || first > 64) continue;
+    let ok = true;
+    let prev = 0;
+    for (let i = 1; i < 256; i++) {
+      const v = dv.getUint16(p + 2 * i, true);
+      if (v <= prev + 1 || v - prev > 128) {
+        ok = false;
+        break;
+      }
+      prev = v;
+    }
+    if (!ok) continue;
+    // The table ends with the last token's NUL, 0..7 padding bytes before the index.
+    for (let pad = 0; pad < 8; pad++) {
+      const tEnd = p - pad; // one past the last NUL
+      if (tEnd < 2 || ro[tEnd - 1] !== 0) continue;
+      let s = tEnd - 2;
+      while (s >= 0 && ro[s] !== 0) s--;
+      const tableStart = s + 1 - prev;
+      if (tableStart < 0 || tableStart % 8 !== 0) continue;
+      const tokens: string[] = [];
+      let good = true;
+      for (let i = 0; i < 256 && good; i++) {
+        const from = tableStart + dv.getUint16(p + 2 * i, true);
+        const to = i < 255 ? tableStart + dv.getUint16(p + 2 * (i + 1), true) - 1 : tEnd - 1;
+        if (ro[to] !== 0) good = false;
+        for (let k = from; k < to && good; k++) if (ro[k] === 0) good = false;
+        tokens.push(Buffer.from(ro.buffer, ro.byteOffset + from, to - from).toString('latin1'));
+      }
+      if (good) return { tableStart, indexStart: p, tokens };
+    }
+  }
+  return undefined;
+}
+
+interface Names {
+  numSymsAt: number;
+  names: Array<{ type: string; name: string }>;
+  markersEnd: number;
+}
+
+function decodeNames(ro: Uint8Array, at: number, count: number, end: number, tokens: string[]): { names: Array<{ type: string; name: string }>; offsets: number[] } | undefined {
+  const names: Array<{ type: string; name: string }> = [];
+  const offsets: number[] = [];
+  let p = at;
+  for (let i = 0; i < count; i++) {
+    if (p >= end) return undefined;
+    offsets.push(p - at);
+    let len = ro[p]!;
+    p++;
+    if (len & 0x80) {
+      len = (len & 0x7f) | (ro[p]! << 7);
+      p++;
+    }
+    if (len === 0 || p + len > end) return undefined;
+    let s = '';
+    for (let k = 0; k < len; k++) s += tokens[ro[p + k]!];
+    p += len;
+    names.push({ type: s.slice(0, 1), name: s.slice(1) });
+  }
+  offsets.push(p - at);
+  return { names, offsets };
+}
+
+/**
+ * num_syms, names and markers before the token table; kernels with kallsyms_seqs_of_names (6.2+, and backported
+ * to some 6.1 builds) have N 3-byte entries between the markers and the token table.
+ */
+function findNames(ro: Uint8Array, dv: DataView, tokens: TokenTables): Names | undefined {
+  const floor = Math.max(0, tokens.tableStart - 24 * 1024 * 1024);
+  for (let q = tokens.tableStart - 8; q >= floor; q -= 8) {
+    const n = dv.getUint32(q, true);
+    if (n < 1000 || n > 2_000_000 || dv.getUint32(q + 4, true) !== 0) continue;
+    const m = Math.ceil(n / 256);
+    const starts: number[] = [];
+    for (const markersEndMax of [tokens.tableStart, (tokens.tableStart - 3 * n) & ~7]) {
+      // Markers end at markersEndMax (or up to 7 bytes earlier, padding).
+      starts.push(markersEndMax - align8(m * 4), markersEndMax - m * 4);
+    }
+    for (const markersStart of starts) {
+      if (markersStart <= q + 8 || markersStart % 4 !== 0 || dv.getUint32(markersStart, true) !== 0) continue;
+      const namesStart = q + 8;
+      const decoded = decodeNames(ro, namesStart, n, markersStart, tokens.tokens);
+      if (!decoded) continue;
+      let agree = true;
+      for (let k = 0; k < m && agree; k++) {
+        if (dv.getUint32(markersStart + 4 * k, true) !== decoded.offsets[256 * k]) agree = false;
+      }
+      if (agree) return { numSymsAt: q, names: decoded.names, markersEnd: markersStart + m * 4 };
+    }
+  }
+  return undefined;
+}
+
+function addresses(dv: DataView, offsetsAt: number, n: number, base: bigint): bigint[] {
+  const out: bigint[] = new Array<bigint>(n);
+  for (let i = 0; i < n; i++) {
+    const o = dv.getInt32(offsetsAt + 4 * i, true);
+    // KALLSYMS_ABSOLUTE_PERCPU: non-negative entries are absolute (per-CPU offsets), negative ones are relative.
+    out[i] = o >= 0 ? BigInt(o) : base - 1n - BigInt(o);
+  }
+  return out;
+}
+
+function plausible(syms: KernelSymbol[], textStart: bigint): boolean {
+  const text = syms.find((s) => s.name === '_text');
+  if (!text || text.address !== textStart) return false;
+  let unsorted = 0;
+  for (let i = 1; i < syms.length; i++) if (syms[i]!.address < syms[i - 1]!.address) unsorted++;
+  // Per-CPU symbols come first with small absolute values; the rest are sorted.
+  return unsorted <= 2;
+}
+
+/** Every kallsyms symbol of a vmlinux, or a FORMAT error saying which table was not found. */
+export function readKallsyms(elf: Elf64): KernelSymbol[] {
+  const ro = elf.sectionBytes('.rodata');
+  const text = elf.section('.text');
+  if (!ro || !text) throw new ParasightError(`${elf.origin}: no .rodata/.text section`, { code: 'FORMAT', source: elf.origin });
+  const dv = new DataView(ro.buffer, ro.byteOffset, ro.byteLength);
+  const tokens = findTokenTables(ro, dv);
+  if (!tokens) {
+    throw new ParasightError(`${elf.origin}: kallsyms token table not found (kernel without CONFIG_KALLSYMS?)`, { code: 'FORMAT', source: elf.origin });
+  }
+  const found = findNames(ro, dv, tokens);
+  if (!found) {
+    throw new ParasightError(`${elf.origin}: kallsyms names/markers not found before the token table`, { code: 'FORMAT', source: elf.origin });
+  }
+  const n = found.names.length;
+  const candidates: Array<{ offsetsAt: number; baseAt: number }> = [
+    // Up to 6.1: offsets, relative_base, num_syms.
+    { offsetsAt: found.numSymsAt - 8 - align8(n * 4), baseAt: found.numSymsAt - 8 },
+    // 6.2 and later: token_index, offsets, relative_base.
+    { offsetsAt: align8(tokens.indexStart + 512), baseAt: align8(align8(tokens.indexStart + 512) + n * 4) },
+  ];
+  for (const c of candidates) {
+    if (c.offsetsAt < 0 || c.baseAt + 8 > ro.length) continue;
+    const base = dv.getBigUint64(c.baseAt, true);
+    const addrs = addresses(dv, c.offsetsAt, n, base);
+    const syms = found.names.map((s, i) => ({ name: s.name, type: s.type, address: addrs[i]! }));
+    if (plausible(syms, text.address)) return syms;
+  }
+  throw new ParasightError(`${elf.origin}: kallsyms addresses do not decode to a sorted table starting at _text`, {
+    code: 'FORMAT',
+    source: elf.origin,
+  });
+}
