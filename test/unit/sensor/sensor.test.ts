@@ -89,6 +89,11 @@ describe('Sensor end to end (in-memory guest)', () => {
     expect(summary[0]).toMatchObject({ count: 1, flow: { remote: '203.0.113.67' } });
     for (const e of events) expect(validateEvent(e), JSON.stringify(validateEvent.errors)).toBe(true);
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+    // The schema is strict where it matters: a sensor event needs its attribution and an allow/deny verdict.
+    const { attribution: _a, ...noAttribution } = parasitized[0]!;
+    expect(validateEvent(noAttribution)).toBe(false);
+    expect(validateEvent({ ...parasitized[0]!, verdict: 'clean' })).toBe(false);
+    expect(validateEvent({ ...parasitized[0]!, extra: 1 })).toBe(false);
   });
 
   it('later packets reuse the cached verdict (no further attribution)', async () => {
