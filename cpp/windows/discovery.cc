@@ -73,10 +73,16 @@ class Discovery {
   bool tryDtb(uint64_t dtb, std::string* why) {
     for (PagingMode m : modes()) {
       std::string reason;
-      if (validateDtb(mem_, dtb, m, o_.kpcr, &reason)) {
+      bool selfMap = false;
+      if (validateDtb(mem_, dtb, m, o_.kpcr, &reason, &selfMap)) {
         r_->dtb = dtb;
         r_->mode = m;
         return true;
+      }
+      if (selfMap && weakDtb_ == 0) {
+        weakDtb_ = dtb;
+        weakMode_ = m;
+        weakWhy_ = reason;
       }
       if (!why->empty()) *why += "; ";
       *why += std::string(modeName(m)) + ": " + reason;
@@ -105,8 +111,10 @@ class Discovery {
       uint32_t sig = 0;
       Error err;
       if (mem_->read(pa, &sig, 4, &err) != 4) return true;
+      std::string matched;
       for (const DiscoveryCandidate& c : o_.candidates) {
         if (c.signature != sig) continue;
+        matched = c.profile;
         uint32_t need = std::max({c.name + 16, c.pid + 4, c.peb + 4, c.dtb + 4});
         std::vector<uint8_t> e(need);
         if (mem_->read(pa, e.data(), need, &err) != need) continue;
@@ -129,6 +137,10 @@ class Discovery {
         r_->dtbFoundBy = idle ? "idle" : "system";
         return false;
       }
+      if (weakDtb_ != 0 && weakCandidate_.empty()) {
+        weakCandidate_ = o_.candidates.empty() ? "" : matched;
+        weakPa_ = pa;
+      }
       return true;
     };
     // Type 3 (ProcessObject), Absolute 0, any Size, Inserted 0: candidates are filtered by Size in onHit.
@@ -139,6 +151,18 @@ class Discovery {
         r_->problems.add("DECOY", std::to_string(rejected) + " Idle/System look-alike(s) rejected before the real one; last: " + lastWhy,
                          0, "discovery");
       }
+      return true;
+    }
+    if (weakDtb_ != 0) {
+      // Damaged image: the page tables map themselves but KUSER_SHARED_DATA is gone. Better a kernel with
+      // problems than none.
+      r_->dtb = weakDtb_;
+      r_->mode = weakMode_;
+      r_->candidate = weakCandidate_;
+      r_->anchorPa = weakPa_;
+      r_->dtbFoundBy = "self-map";
+      r_->problems.add("INCONSISTENT", "DTB " + hex(weakDtb_) + " passes the self-map check only (" + weakWhy_ + ")",
+                       weakDtb_, "discovery");
       return true;
     }
     r_->problems.add("NOT_FOUND",
@@ -255,14 +279,15 @@ class Discovery {
     return true;
   }
 
-  // A KDBG is real when KernBase holds a PE image and PsActiveProcessHead is a well-formed list head.
+  // A KDBG is real when KernBase holds a PE image and PsActiveProcessHead is a readable list head whose links
+  // are kernel addresses (the first process itself may be unreadable in a damaged image).
   bool plausibleKdbg(uint64_t kernBase, uint64_t head) {
     Error err;
     uint8_t mz[2];
     if (!kernelVa(kernBase) || !readExact(*as_, kernBase, mz, 2, &err) || mz[0] != 'M' || mz[1] != 'Z') return false;
-    uint64_t flink = 0, back = 0;
-    if (!kernelVa(head) || !as_->readPointer(head, &flink, &err) || !kernelVa(flink)) return false;
-    return as_->readPointer(flink + 4, &back, &err) && back == head;
+    uint64_t flink = 0, blink = 0;
+    if (!kernelVa(head) || !as_->readPointer(head, &flink, &err) || !as_->readPointer(head + 4, &blink, &err)) return false;
+    return kernelVa(flink) && kernelVa(blink);
   }
 
   void scanKdbg() {
@@ -322,12 +347,16 @@ class Discovery {
   const DiscoveryOptions& o_;
   DiscoveryResult* r_;
   std::unique_ptr<AddressSpace> as_;
+  uint64_t weakDtb_ = 0, weakPa_ = 0;
+  PagingMode weakMode_ = PagingMode::kX86;
+  std::string weakWhy_, weakCandidate_;
 };
 
 }  // namespace
 
 bool validateDtb(const std::shared_ptr<PhysicalMemory>& memory, uint64_t dtb, PagingMode mode, const KpcrLayout& k,
-                 std::string* why) {
+                 std::string* why, bool* selfMapOk) {
+  if (selfMapOk) *selfMapOk = false;
   if (dtb >= memory->end()) {
     *why = "DTB beyond the end of memory";
     return false;
@@ -371,6 +400,7 @@ bool validateDtb(const std::shared_ptr<PhysicalMemory>& memory, uint64_t dtb, Pa
     *why = "page-directory self-map at " + hex(selfMapVa) + " missing";
     return false;
   }
+  if (selfMapOk) *selfMapOk = true;
   Translation a, b;
   if (!as->translate(k.kuserVa, &a, &err) || !as->translate(k.kuserUserVa, &b, &err) || a.pa != b.pa) {
     *why = "KUSER_SHARED_DATA is not mapped at both " + hex(k.kuserVa) + " and " + hex(k.kuserUserVa);

@@ -61,7 +61,8 @@ struct DiscoveryResult {
 DiscoveryResult discover(const std::shared_ptr<PhysicalMemory>& memory, const DiscoveryOptions& options);
 
 // True when `dtb` in `mode` passes the self-map and KUSER_SHARED_DATA checks; `why` says which failed.
+// `selfMapOk` (optional) is set when the self-map check passed (a damaged image may have lost only KUSER).
 bool validateDtb(const std::shared_ptr<PhysicalMemory>& memory, uint64_t dtb, PagingMode mode, const KpcrLayout& k,
-                 std::string* why);
+                 std::string* why, bool* selfMapOk = nullptr);
 
 }  // namespace parasight::windows
