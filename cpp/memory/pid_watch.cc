@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -32,6 +33,16 @@ PidWatch::~PidWatch() { ::close(fd_); }
 bool PidWatch::exited() const {
   struct pollfd p = {fd_, POLLIN, 0};
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+bool PidWatch::exitedThrottled() {
+  constexpr int64_t kIntervalNs = 10'000'000;
+  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = lastCheckNs_.load(std::memory_order_relaxed);
+  if (now - last < kIntervalNs) return false;
+  lastCheckNs_.store(now, std::memory_order_relaxed);
+  return exited();
 }
 
 Error PidWatch::goneError(uint64_t pa) const {

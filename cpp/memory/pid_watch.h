@@ -2,6 +2,7 @@
 // Sources that read a process's memory check it so that an exited QEMU turns into SOURCE_GONE, not stale or,
 // after pid reuse, foreign bytes.
 #pragma once
+#include <atomic>
 #include <memory>
 
 #include "memory/physical_memory.h"
@@ -19,12 +20,16 @@ class PidWatch {
   int pid() const { return pid_; }
   // True once the process has exited (zombie included). One poll(2), no blocking.
   bool exited() const;
+  // exited(), but polls at most once per 10 ms (a syscall costs µs here). For paths where an exit already shows
+  // up as a failed read, and the check only guards against pid reuse, which cannot happen within 10 ms.
+  bool exitedThrottled();
   Error goneError(uint64_t pa) const;
 
  private:
   PidWatch(int pid, int fd) : pid_(pid), fd_(fd) {}
   int pid_;
   int fd_;
+  std::atomic<int64_t> lastCheckNs_{0};
 };
 
 // Wraps a source whose bytes belong to a process (QEMU's RAM memfd, mapped by us): every native read first checks

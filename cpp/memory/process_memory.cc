@@ -159,8 +159,9 @@ size_t ProcessMemory::read(uint64_t pa, void* dst, size_t len, Error* err) {
     done += chunk;
   }
   // process_vm_readv addresses the process by pid: if it exited, the bytes may come from a newer process that
-  // reused the pid. /proc/PID/mem is tied to the original mm, but one check keeps both paths equally safe.
-  if (!useProcMem_ && exited()) {
+  // reused the pid (/proc/PID/mem is tied to the original mm). An exit itself fails the read (ESRCH); the check
+  // only has to catch reuse, which takes far longer than the throttle interval.
+  if (!useProcMem_ && watch_->exitedThrottled()) {
     if (err) *err = failure(pa, 0, ESRCH);
     return 0;
   }
@@ -213,7 +214,7 @@ size_t ProcessMemory::readMany(const uint64_t* addrs, size_t count, size_t itemS
       }
     }
   }
-  if (gone || exited()) {
+  if (gone || watch_->exitedThrottled()) {
     std::memset(out, 0, count * itemSize);
     std::memset(ok, 0, count);
     return 0;
