@@ -42,7 +42,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
     try {
       this.current = loadPolicyFile(this.path);
     } catch (e) {
-      this.emit('error', e as Error);
+      // Reported to listeners; without one a failed reload is only the `false` result (never an uncaught throw).
+      if (this.listenerCount('error') > 0) this.emit('error', e as Error);
       return false;
     }
     this.generation++;

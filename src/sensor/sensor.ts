@@ -85,7 +85,9 @@ export class Sensor extends EventEmitter<SensorEventMap> {
       for (const vm of this.vms.values()) vm.pipeline.reevaluate();
       this.emit('policy-reloaded', gen);
     });
-    this.policyStore.on('error', (e) => this.emit('error', e));
+    this.policyStore.on('error', (e) => {
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+    });
     if (typeof options.policy === 'string' && options.watchPolicy !== false) this.policyStore.watchFile();
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();
