@@ -47,3 +47,4 @@ export { loadWasmHasher, type WasmHasher } from './hash/wasm.js';
 export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener, type IntrospectorOptions } from './introspect/open.js';
 export { WindowsIntrospector, type WindowsIntrospectorOptions, type GuestModule, type TcpipTablesInfo } from './introspect/windows/introspector.js';
 export { Profile, parseIsf, serializeIsf, type IsfDocument } from './profiles/isf.js';
+export { BridgeEnforcer, removeEnforcementTable, type EnforcerOptions, type BlockTarget } from './events/enforcer.js';

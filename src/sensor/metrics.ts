@@ -27,6 +27,8 @@ export interface SensorMetrics {
   events: { emitted: number; dropped: number };
   policyGeneration: number;
   eventLoopLagMs: { p50: number; p99: number; max: number };
+  /** Present with enforcement on: destinations blocked at the bridge, failed nft batches. */
+  enforcement?: { blocked: number; errors: number; lastError: string | null };
 }
 
 export function collectMetrics(
@@ -84,5 +86,9 @@ export function prometheusText(m: SensorMetrics): string {
   metric('parasight_events_total', 'counter', 'Events published.', [[{}, m.events.emitted]]);
   metric('parasight_events_dropped_total', 'counter', 'Events dropped for slow consumers.', [[{}, m.events.dropped]]);
   metric('parasight_event_loop_lag_p99_ms', 'gauge', 'Event-loop delay p99.', [[{}, m.eventLoopLagMs.p99]]);
+  if (m.enforcement) {
+    metric('parasight_enforcement_blocked_total', 'counter', 'Destinations blocked at the bridge.', [[{}, m.enforcement.blocked]]);
+    metric('parasight_enforcement_errors_total', 'counter', 'Failed nftables updates.', [[{}, m.enforcement.errors]]);
+  }
   return lines.join('\n') + '\n';
 }

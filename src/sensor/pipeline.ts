@@ -13,6 +13,7 @@ import type { GuestIntrospector } from '../introspect/types.js';
 import type { PolicyStore } from '../rules/store.js';
 import type { Detector } from '../detector/detector.js';
 import type { Verdict } from '../rules/policy.js';
+import type { BridgeEnforcer } from '../events/enforcer.js';
 
 /** Cached verdict bytes in FlowTable.verdict. */
 export const V_PENDING = 0;
@@ -50,6 +51,7 @@ export class VmPipeline {
     opts: PipelineOptions,
     private readonly policy: PolicyStore,
     private readonly detector: Detector,
+    private readonly enforcer?: BridgeEnforcer,
   ) {
     this.name = opts.name;
     this.matcher = new GuestMatcher(opts.guest);
@@ -133,8 +135,10 @@ export class VmPipeline {
 
   /** Attribution finished: decide the verdict, cache it in the flow table, hand it to the detector. */
   private decided(r: ConnectionRecord): void {
-    this.evaluate(r);
+    const v = this.evaluate(r);
     this.detector.handle(r);
+    // Enforcement acts on what a process's own policy forbids (a parasitized process), not on fallback denies.
+    if (this.enforcer && v.action === 'deny' && v.scope === 'process') this.enforcer.block(r);
   }
 
   private evaluate(r: ConnectionRecord): Verdict {
@@ -153,7 +157,10 @@ export class VmPipeline {
       if (r.outcome === 'pending') continue;
       const before = r.verdict?.action;
       const v = this.evaluate(r);
-      if (v.action === 'deny' && before !== 'deny') this.detector.handle(r);
+      if (v.action === 'deny' && before !== 'deny') {
+        this.detector.handle(r);
+        if (this.enforcer && v.scope === 'process') this.enforcer.block(r);
+      }
     }
   }
 

@@ -20,6 +20,7 @@ import type { PolicySpec } from '../rules/policy.js';
 import { PolicyStore } from '../rules/store.js';
 import { VmPipeline, type PipelineOptions } from './pipeline.js';
 import { collectMetrics, type SensorMetrics } from './metrics.js';
+import { BridgeEnforcer, type EnforcerOptions } from '../events/enforcer.js';
 
 export interface VmOptions extends Omit<PipelineOptions, 'introspector'> {
   /** Answers "which process owns this connection"; without one every flow is `unattributed`. */
@@ -41,6 +42,11 @@ export interface SensorOptions {
   rateWindowMs?: number;
   /** Events queued per slow async-iterator consumer before the oldest are dropped. */
   maxQueuedEvents?: number;
+  /**
+   * Drop what a process's own policy forbids at the bridge (nftables, in this process's network namespace; needs
+   * root). Off by default. The first packets of an abnormal connection are already out (passive capture).
+   */
+  enforce?: boolean | EnforcerOptions;
 }
 
 interface Vm {
@@ -66,6 +72,7 @@ export class Sensor extends EventEmitter<SensorEventMap> {
   private expiryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly startedAt = Date.now();
+  readonly enforcer: BridgeEnforcer | undefined;
 
   constructor(options: SensorOptions) {
     super();
@@ -73,12 +80,13 @@ export class Sensor extends EventEmitter<SensorEventMap> {
     this.ownsStore = !(options.policy instanceof PolicyStore);
     this.policyStore = options.policy instanceof PolicyStore ? options.policy : new PolicyStore(options.policy);
     this.stream = new EventStream(options.maxQueuedEvents);
+    this.enforcer = options.enforce ? new BridgeEnforcer(options.enforce === true ? {} : options.enforce) : undefined;
     this.stream.on('event', (e) => this.emit('event', e));
     for (const vo of options.vms) {
       if (this.vms.has(vo.name)) throw badArgument(`two VMs are named ${JSON.stringify(vo.name)}`);
       let pipeline: VmPipeline | undefined;
       const detector = new Detector({ vm: vo.name, emitAllowed: options.emitAllowed, rateWindowMs: options.rateWindowMs }, (e) => this.stream.publish(e), (k) => pipeline?.processes.byKey(k));
-      pipeline = new VmPipeline(vo, this.policyStore, detector);
+      pipeline = new VmPipeline(vo, this.policyStore, detector, this.enforcer);
       this.vms.set(vo.name, { pipeline, detector, options: vo, capture: undefined, captureStats: undefined });
     }
     this.policyStore.on('reloaded', (_p, gen) => {
@@ -170,7 +178,9 @@ export class Sensor extends EventEmitter<SensorEventMap> {
       if (vm.capture) vm.captureStats = vm.capture.stats();
       return { pipeline: vm.pipeline, capture: vm.captureStats, detector: vm.detector };
     });
-    return collectMetrics(vms, this.stream, this.loopDelay, this.policyStore.generation);
+    const m = collectMetrics(vms, this.stream, this.loopDelay, this.policyStore.generation);
+    if (this.enforcer) m.enforcement = { blocked: this.enforcer.blocked, errors: this.enforcer.errors, lastError: this.enforcer.lastError ?? null };
+    return m;
   }
 
   /** Stops capture, resolves pending attributions, flushes summaries, ends iterators. Idempotent. */
@@ -188,6 +198,7 @@ export class Sensor extends EventEmitter<SensorEventMap> {
       vm.detector.close();
       vm.options.introspector?.close();
     }
+    this.enforcer?.close();
     if (this.ownsStore) this.policyStore.close();
     this.loopDelay.disable();
     this.stream.end();

@@ -104,7 +104,7 @@ describe.skipIf(!isRoot)('sensor on a live bridge (netns)', () => {
     ip('-n', NS.guest, 'addr', 'add', `${GUEST6}/64`, 'dev', 'eth0', 'nodad');
     ip('-n', NS.peer, 'addr', 'add', `${PEER6}/64`, 'dev', 'eth0', 'nodad');
 
-    const peer = new Child(spawn('ip', ['netns', 'exec', NS.peer, process.execPath, join(fx, 'peer-server.mjs'), '443', '4444'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const peer = new Child(spawn('ip', ['netns', 'exec', NS.peer, process.execPath, join(fx, 'peer-server.mjs'), '443', '4444', '4445'], { stdio: ['ignore', 'pipe', 'inherit'] }));
     children.push(peer.proc);
     await peer.waitFor((l) => l === 'ready', 'peer servers');
 
@@ -128,7 +128,7 @@ describe.skipIf(!isRoot)('sensor on a live bridge (netns)', () => {
         '',
       ].join('\n'),
     );
-    const cfg = { vm: 'netns-guest', iface: 'br0', guest: { macs: [GUEST_MAC] }, guestNetns: NS.guest, policy };
+    const cfg = { vm: 'netns-guest', iface: 'br0', guest: { macs: [GUEST_MAC] }, guestNetns: NS.guest, policy, enforce: true };
     sensor = new Child(spawn('ip', ['netns', 'exec', NS.bridge, process.execPath, join(root, 'test/lab/sensor-child.mjs'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] }));
     children.push(sensor.proc);
     await sensor.waitFor((l) => l.startsWith('{"ready"'), 'sensor ready');
@@ -190,11 +190,17 @@ describe.skipIf(!isRoot)('sensor on a live bridge (netns)', () => {
       attribution: { outcome: 'attributed' },
     });
     expect(p[0]!.evidence.find((x) => x.kind === 'process')).toMatchObject({ pid: guestPid, name: 'guestapp' });
-    // Still allowed to do its normal job, without new alerts.
+    // Enforcement: the forbidden destination is now dropped at the bridge (nftables), so a later connection of the
+    // program to it fails, while its normal job keeps working, without new parasitized events.
+    await new Promise((r) => setTimeout(r, 300));
+    guestapp.send(`tcp ${PEER4} 4444`);
+    await guestapp.waitFor((l) => l.startsWith('fail tcp'), 'blocked connect fails', 10_000);
     guestapp.send(`tcp ${PEER4} 443`);
     await guestapp.waitFor((l) => l === 'ok tcp' && guestapp.lines.filter((x) => x === 'ok tcp').length === 2, 'second tcp');
     await sensor.waitFor(() => events().filter((x) => x.type === 'connection.allowed' && x.flow?.rport === 443).length === 2, 'second allowed');
     expect(events().filter((x) => x.type === 'process.parasitized')).toHaveLength(1);
+    const table = execFileSync('ip', ['netns', 'exec', NS.bridge, 'nft', 'list', 'set', 'bridge', 'parasight', 'block4'], { encoding: 'utf8' });
+    expect(table).toContain(`${GUEST4} . ${PEER4} . tcp . 4444`);
   });
 
   it('a default-allow program hitting its deny rule is reported for that program', async () => {
@@ -202,11 +208,11 @@ describe.skipIf(!isRoot)('sensor on a live bridge (netns)', () => {
     children.push(fetcher.proc);
     const pid = Number((await fetcher.waitFor((l) => l.startsWith('ready'), 'fetcher')).split(' ')[1]);
     fetcher.send(`tcp ${PEER4} 443`);
-    fetcher.send(`tcp ${PEER4} 4444`);
+    fetcher.send(`tcp ${PEER4} 4445`);
     await fetcher.waitFor((l) => l === 'ok tcp' && fetcher.lines.filter((x) => x === 'ok tcp').length === 2, 'fetcher connects');
     await sensor.waitFor((l) => l.includes('"process.parasitized"') && l.includes('"name":"fetcher"'), 'fetcher parasitized');
     const fe = events().filter((x) => x.process?.name === 'fetcher');
-    expect(fe.find((x) => x.type === 'process.parasitized')).toMatchObject({ process: { pid }, flow: { rport: 4444 }, rule: 'fetcher#0' });
+    expect(fe.find((x) => x.type === 'process.parasitized')).toMatchObject({ process: { pid }, flow: { rport: 4445 }, rule: 'fetcher#0' });
     expect(fe.find((x) => x.flow?.rport === 443)).toMatchObject({ type: 'connection.allowed', rule: 'fetcher#mode' });
   });
 
@@ -225,6 +231,10 @@ describe.skipIf(!isRoot)('sensor on a live bridge (netns)', () => {
     expect(m.decode.frames).toBe(m.capture!.frames);
     expect(m.decode.malformed).toBe(0);
     expect(m.attribution.outcomes.attributed).toBeGreaterThanOrEqual(5);
+    expect((JSON.parse(line) as { metrics: SensorMetrics }).metrics.enforcement).toMatchObject({ errors: 0 });
+    // Closing the sensor removed its nftables table.
+    await new Promise<void>((r) => (sensor.proc.exitCode !== null ? r() : sensor.proc.once('exit', () => r())));
+    expect(() => execFileSync('ip', ['netns', 'exec', NS.bridge, 'nft', 'list', 'table', 'bridge', 'parasight'], { stdio: 'pipe' })).toThrow();
   });
 });
 

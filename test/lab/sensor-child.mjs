@@ -8,6 +8,7 @@ const cfg = JSON.parse(process.argv[2]);
 const sensor = createSensor({
   policy: cfg.policy,
   emitAllowed: true,
+  enforce: cfg.enforce === true,
   vms: [{ name: cfg.vm, iface: cfg.iface, guest: cfg.guest, introspector: new NetnsIntrospector(cfg.guestNetns), attribution: { minRefreshIntervalMs: 50 } }],
 });
 sensor.on('event', (e) => process.stdout.write(JSON.stringify({ event: e }) + '\n'));

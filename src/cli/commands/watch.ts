@@ -23,14 +23,16 @@ export const watch: Command = {
   summary: 'watch a VM\'s traffic and report processes that break their policy',
   usage: [
     'usage: parasight watch (--iface IF | --pcap FILE) --rules FILE (--guest-mac MAC | --guest-ip IP)...',
-    '                       [--memory PATH [--profile FILE]] [--json] [--metrics PORT] [--allowed] [--duration D]',
+    '                       [--memory PATH [--profile FILE]] [--json] [--metrics PORT] [--allowed] [--duration D] [--enforce]',
     '',
     ...sensorFlagsUsage,
     '  --rules FILE      policy file (YAML or JSON); reloaded on change and on SIGHUP',
     '  --allowed         also report allowed connections (connection.allowed events)',
     '  --metrics PORT    serve Prometheus metrics on http://127.0.0.1:PORT/metrics',
     '  --duration D      stop after D (e.g. 30s, 10m) instead of running until SIGINT/SIGTERM',
-    '  --enforce         not implemented yet: refused',
+    '  --enforce         drop what a process\'s own policy forbids at the bridge (nftables table "bridge parasight",',
+    '                    removed on exit; after a crash: nft delete table bridge parasight). Needs root, live',
+    '                    capture, and runs in the bridge\'s network namespace. The first abnormal packets are already out.',
     '',
     'exit status: 0 nothing abnormal, 1 abnormal connections or parasitized processes seen, 2 usage or input error',
   ].join('\n'),
@@ -50,13 +52,13 @@ export const watch: Command = {
       }),
     );
     if (!v.rules) throw new UsageError('--rules FILE is required');
-    if (v.enforce) throw new UsageError('--enforce is not implemented in this version (passive mode only)');
+    if (v.enforce && !v.iface) throw new UsageError('--enforce needs live capture (--iface)');
     const metricsPort = v.metrics === undefined ? undefined : Number(v.metrics);
     if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) throw new UsageError('--metrics needs a port number');
     const durationMs = v.duration ? parseDuration(v.duration) : undefined;
     const src = sensorSource(v);
     const json = v.json === true || !process.stdout.isTTY;
-    const sensor = createSensor({ policy: v.rules, vms: [src.vm], emitAllowed: v.allowed === true });
+    const sensor = createSensor({ policy: v.rules, vms: [src.vm], emitAllowed: v.allowed === true, enforce: v.enforce === true });
     const ndjson = new NdjsonWriter(process.stdout);
     let findings = 0;
     sensor.on('event', (e) => {

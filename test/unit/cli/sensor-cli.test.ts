@@ -77,6 +77,7 @@ describe('parasight watch', () => {
     await expect(watch.run(['--pcap', pcap, '--rules', 'x'])).rejects.toThrow(/--guest-mac/);
     await expect(watch.run(['--pcap', pcap, '--iface', 'eth0', '--rules', 'x', '--guest-ip', '10.0.0.2'])).rejects.toThrow(/exactly one/);
     await expect(watch.run(['--bogus'])).rejects.toThrow(UsageError);
+    await expect(watch.run(['--pcap', pcap, '--rules', 'x', '--guest-ip', '10.0.0.2', '--enforce'])).rejects.toThrow(/--enforce needs live capture/);
   });
 
   it('an unknown guest is a clear error', async () => {
