@@ -50,7 +50,10 @@ export interface QemuProcessSourceSpec {
   lowRamSize?: bigint | number;
   /** How to read: `auto` (process_vm_readv, /proc/PID/mem where refused), or one of them only. */
   access?: 'auto' | 'process_vm_readv' | 'proc-mem';
-  /** Map the memfd when QEMU uses the memfd backend (default true). */
+  /**
+   * Map the RAM file when QEMU uses the memfd backend (kind `qemu-memfd`) or `memory-backend-file,share=on` (kind
+   * `live-file`); default true. false reads through the process instead.
+   */
   memfd?: boolean;
   /** QMP timeout per command (ms, default 5000). */
   timeoutMs?: number;
@@ -165,6 +168,9 @@ async function openQemuProcess(spec: QemuProcessSourceSpec, native: NativeMemory
   const layout = await locateQemuRam(spec.pid, options);
   if (layout.memfdPath !== undefined && spec.memfd !== false) {
     return new Memory(native.memory_open_live_file(layout.memfdPath, layout.lowRamSize, 'qemu-memfd', spec.pid));
+  }
+  if (layout.filePath !== undefined && spec.memfd !== false) {
+    return new Memory(native.memory_open_live_file(layout.filePath, layout.lowRamSize, 'live-file', spec.pid));
   }
   if (layout.hva === 0n) {
     throw new ParasightError(`pid ${spec.pid}: the RAM memfd is not mapped in the process; cannot read it by address`, {

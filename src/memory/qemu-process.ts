@@ -1,6 +1,7 @@
 /**
  * Locating a running QEMU's guest RAM from the host, without changing QEMU:
  *  1. memfd backend (`memory-backend-memfd`): the RAM is a file open in QEMU as /proc/PID/fd/N → map it;
+ *     file backend (`memory-backend-file,share=on`): a shared mapping of that file → map the file;
  *  2. with a QMP socket: HMP `gpa2hva 0` gives the host address of guest-physical 0, `info mtree -f` where RAM
  *     above 4 GiB starts inside the block, `query-memory-size-summary` the RAM size;
  *  3. without QMP: /proc/PID/maps — guest RAM is the anonymous `rw-p` mapping of exactly the RAM size, 2 MiB
@@ -35,6 +36,8 @@ export interface QemuRamLayout {
   how: 'gpa2hva' | 'maps';
   /** The memfd holding the RAM (`/proc/PID/fd/N`), when QEMU uses the memfd backend. */
   memfdPath?: string;
+  /** The shared file holding the RAM, when QEMU uses `memory-backend-file,share=on`. */
+  filePath?: string;
   /** QEMU's name for the RAM block (from gpa2hva), e.g. "pc.ram". */
   blockName?: string;
 }
@@ -124,6 +127,18 @@ export function findRamMemfd(pid: number, ramSize: bigint): string | undefined {
   return undefined;
 }
 
+/** A shared (`rw-s`) mapping of a regular file of exactly `ramSize` bytes: `memory-backend-file,share=on`. */
+export function ramFileMapping(maps: readonly MapsEntry[], ramSize: bigint): MapsEntry | undefined {
+  return maps.find(
+    (m) =>
+      m.perms === 'rw-s' &&
+      m.path.startsWith('/') &&
+      !m.path.startsWith('/memfd:') &&
+      !m.path.endsWith(' (deleted)') &&
+      m.end - m.start === ramSize,
+  );
+}
+
 /** Parses `info mtree -f` for the bytes of `blockName` below 4 GiB: the `@offset` of its range at 4 GiB. */
 export function lowRamFromMtree(mtree: string, blockName: string, ramSize: bigint): bigint {
   const system = mtree.split(/\n(?=FlatView #)/).find((v) => /AS "memory"/.test(v)) ?? mtree;
@@ -170,15 +185,18 @@ export async function locateQemuRam(pid: number, options: LocateOptions = {}): P
         options.ramSize ??
         BigInt((await qmp.execute<{ 'base-memory': number }>('query-memory-size-summary'))['base-memory']);
       const lowRamSize = options.lowRamSize ?? lowRamFromMtree(await qmp.hmp('info mtree -f'), m[1]!, ramSize);
+      const hva = BigInt(m[2]!);
       const memfd = findRamMemfd(pid, ramSize);
+      const file = parseMaps(procRead(pid, 'maps')).find((e) => e.start === hva && ramFileMapping([e], ramSize));
       return {
         pid,
         ramSize,
         lowRamSize,
-        hva: BigInt(m[2]!),
+        hva,
         how: 'gpa2hva',
         blockName: m[1]!,
         ...(memfd === undefined ? {} : { memfdPath: memfd }),
+        ...(file === undefined ? {} : { filePath: file.path }),
       };
     } finally {
       qmp.close();
@@ -192,6 +210,8 @@ export async function locateQemuRam(pid: number, options: LocateOptions = {}): P
     const mapped = maps.find((e) => e.path.startsWith('/memfd:') && e.end - e.start === ramSize);
     return { pid, ramSize, lowRamSize, hva: mapped?.start ?? 0n, how: 'maps', memfdPath: memfd };
   }
+  const file = ramFileMapping(maps, ramSize);
+  if (file !== undefined) return { pid, ramSize, lowRamSize, hva: file.start, how: 'maps', filePath: file.path };
   const candidates = ramMappingCandidates(maps, ramSize);
   const what = `anonymous rw-p mapping of ${ramSize} bytes (2 MiB aligned, followed by a ---p guard page)`;
   if (candidates.length === 0) {

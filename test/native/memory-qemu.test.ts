@@ -125,6 +125,21 @@ describe.skipIf(!qemu)('paused QEMU guest (qemu-system-x86_64 -machine q35 -S)',
     });
   });
 
+  it('file backend (memory-backend-file,share=on): the file is found with or without QMP and read as a live file', async () => {
+    const ramPath = join(dir, 'guest.ram');
+    const g = await startGuest('q35,memory-backend=mem', [
+      '-object', `memory-backend-file,id=mem,size=64M,mem-path=${ramPath},share=on`,
+    ]);
+    for (const spec of [{ qmp: g.qmp }, {}]) {
+      await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, ...spec }), (m) => {
+        expect(m.kind).toBe('live-file');
+        expect(m.origin).toBe(ramPath);
+        expect(m.readPhysical(0x100000n, seed.length)).toEqual(seed);
+        expect(m.residentRanges().reduce((n, r) => n + r.length, 0n)).toBeLessThan(8n * MiB);
+      });
+    }
+  });
+
   it('memfd backend: native reads end with the QEMU process even though the memfd outlives it', async () => {
     const g = await startGuest('q35,memory-backend=mem', ['-object', 'memory-backend-memfd,id=mem,size=64M,share=on']);
     const m = await openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp });
