@@ -1,44 +1,42 @@
 /**
- * Baseline results as events of the shared schema (one JSON object per line):
+ * Baseline results as events of the shared schema (schema/event.schema.json, one JSON object per line):
  * `{schema, id, ts, type, vm, flow, process, verdict, risk, rule, reason, evidence[], count}`.
  *
- * Types: `baseline.finding` (one per finding), `baseline.checked` (one per application check, verdict "clean" or
- * the worst finding's), `baseline.recorded` (rule "record", or "tofu" for trust on first use),
- * `baseline.unknown` (no baseline stored for the key; verdict "unknown"). `flow` is null: these are not about a
- * connection. Addresses in evidence are hex strings (JSON has no 64-bit integers).
+ * Types: `baseline.finding` (one per finding; verdict "parasitized" for high risk, else "abnormal"; rule
+ * "baseline.<kind>"), `baseline.checked` (one per application check; verdict "clean" or the worst finding's; rule
+ * null), `baseline.recorded` (rule "record", or "tofu" for trust on first use), `baseline.unknown` (no baseline
+ * stored for the key; verdict "unknown"; rule null). `vm` is the VM name in guest mode and null on the host; `flow`
+ * is null (not about a connection); no `attribution` (that describes how a connection found its owner).
+ * Evidence kinds: "file" and "memory" (a finding: `finding` says which kind) and "feature" (the key and hashes).
+ * Addresses in evidence are hex strings (JSON has no 64-bit integers).
  */
 import { randomUUID } from 'node:crypto';
-import type { Comparison, Finding, Risk, Snapshot } from './types.js';
+import { EVENT_SCHEMA, type EventProcess, type Risk } from '../events/event.js';
+import type { Comparison, Finding, Snapshot } from './types.js';
 
-export const EVENT_SCHEMA = 'parasight.event/1';
+export { EVENT_SCHEMA };
 
-export type Verdict = 'clean' | 'abnormal' | 'parasitized' | 'recorded' | 'unknown';
-
-export interface EventProcess {
-  pid: number;
-  name: string;
-  path: string;
-  create_time: number | null;
-}
+export type BaselineEventType = 'baseline.finding' | 'baseline.checked' | 'baseline.recorded' | 'baseline.unknown';
+export type BaselineVerdict = 'clean' | 'abnormal' | 'parasitized' | 'recorded' | 'unknown';
 
 export interface BaselineEvent {
   schema: typeof EVENT_SCHEMA;
   id: string;
   ts: string;
-  type: 'baseline.finding' | 'baseline.checked' | 'baseline.recorded' | 'baseline.unknown';
+  type: BaselineEventType;
   /** VM name in guest mode; null on the host. */
   vm: string | null;
   flow: null;
   process: EventProcess | null;
-  verdict: Verdict;
+  verdict: BaselineVerdict;
   risk: Risk;
   rule: string | null;
   reason: string;
-  evidence: Record<string, unknown>[];
+  evidence: ({ kind: 'file' | 'memory' | 'feature' } & Record<string, unknown>)[];
   count: number;
 }
 
-function verdictOf(risk: Risk): Verdict {
+function verdictOf(risk: Risk): BaselineVerdict {
   return risk === 'high' ? 'parasitized' : risk === 'none' ? 'clean' : 'abnormal';
 }
 
@@ -46,7 +44,7 @@ function hex(v: bigint): string {
   return '0x' + v.toString(16);
 }
 
-function base(s: Snapshot, type: BaselineEvent['type'], pid: number | undefined): Omit<BaselineEvent, 'verdict' | 'risk' | 'rule' | 'reason' | 'evidence' | 'count'> {
+function base(s: Snapshot, type: BaselineEventType, pid: number | undefined): Pick<BaselineEvent, 'schema' | 'id' | 'ts' | 'type' | 'vm' | 'flow' | 'process' | 'count'> {
   const p = pid === undefined ? undefined : s.processes.find((x) => x.pid === pid);
   return {
     schema: EVENT_SCHEMA,
@@ -55,11 +53,14 @@ function base(s: Snapshot, type: BaselineEvent['type'], pid: number | undefined)
     type,
     vm: s.origin === 'host' ? null : s.origin,
     flow: null,
-    process: p ? { pid: p.pid, name: p.name, path: p.exe, create_time: null } : null,
+    process: p
+      ? { pid: p.pid, name: p.name, path: p.exe || null, create_time: p.createTime ?? 0, create_time_base: p.createTimeBase ?? 'epoch', ppid: p.ppid ?? 0 }
+      : null,
+    count: 1,
   };
 }
 
-function keyEvidence(s: Snapshot, c: Comparison | undefined): Record<string, unknown> {
+function keyEvidence(s: Snapshot, c: Comparison | undefined): BaselineEvent['evidence'][number] {
   return {
     kind: 'feature',
     app: s.app,
@@ -80,8 +81,8 @@ function keyEvidence(s: Snapshot, c: Comparison | undefined): Record<string, unk
   };
 }
 
-export function findingEvidence(f: Finding): Record<string, unknown> {
-  const e: Record<string, unknown> = { kind: f.kind, path: f.path, code: f.code, why: f.why, pids: f.pids };
+export function findingEvidence(f: Finding): BaselineEvent['evidence'][number] {
+  const e: BaselineEvent['evidence'][number] = { kind: f.kind === 'anon-exec' ? 'memory' : 'file', finding: f.kind, path: f.path, code: f.code, why: f.why, pids: f.pids };
   if (f.ranges) e.ranges = f.ranges.map((r) => ({ pid: r.pid, start: hex(r.start), end: hex(r.end), perms: r.perms }));
   if (f.expectedHash) e.expected_hash = f.expectedHash;
   if (f.actualHash) e.actual_hash = f.actualHash;
@@ -95,7 +96,7 @@ export function comparisonEvents(s: Snapshot, c: Comparison): BaselineEvent[] {
   if (!c.baseline) {
     return [{ ...base(s, 'baseline.unknown', s.processes[0]?.pid), verdict: 'unknown', risk: 'none', rule: null,
       reason: `no baseline stored for ${s.app} ${s.appVersion.version} on ${s.env.osVersion} / ${s.env.deviceModel}`,
-      evidence: [keyEvidence(s, c)], count: 1 }];
+      evidence: [keyEvidence(s, c)] }];
   }
   const out: BaselineEvent[] = c.findings.map((f) => ({
     ...base(s, 'baseline.finding', f.pids[0] ?? s.processes[0]?.pid),
@@ -104,7 +105,6 @@ export function comparisonEvents(s: Snapshot, c: Comparison): BaselineEvent[] {
     rule: `baseline.${f.kind}`,
     reason: f.reason,
     evidence: [findingEvidence(f)],
-    count: 1,
   }));
   out.push({
     ...base(s, 'baseline.checked', s.processes[0]?.pid),
@@ -114,8 +114,7 @@ export function comparisonEvents(s: Snapshot, c: Comparison): BaselineEvent[] {
     reason: c.findings.length === 0
       ? `${s.app}: memory maps of ${s.processes.length} process(es) match the baseline`
       : `${s.app}: ${c.findings.length} finding(s), worst risk ${c.risk}`,
-    evidence: [keyEvidence(s, c)],
-    count: c.findings.length,
+    evidence: [{ ...keyEvidence(s, c), findings: c.findings.length }],
   });
   return out;
 }
@@ -130,7 +129,6 @@ export function recordedEvent(s: Snapshot, how: 'record' | 'tofu', revision: num
       ? `trust on first use: recorded the first seen state of ${s.app} ${s.appVersion.version} as its baseline`
       : `recorded revision ${revision} of the baseline of ${s.app} ${s.appVersion.version}`,
     evidence: [{ ...keyEvidence(s, undefined), feature_hash: featureHash, revision }],
-    count: 1,
   };
 }
 

@@ -72,14 +72,14 @@ export class GuestMapSource implements MapSource {
           : target.exe !== undefined
             ? exe === target.exe
             : p.name === target.name || (exe !== '' && baseName(exe) === target.name);
-      if (hit) out.push({ pid: p.pid, name: p.name, exe });
+      if (hit) out.push({ pid: p.pid, name: p.name, exe, ppid: p.ppid, createTime: p.createTime, createTimeBase: p.createTimeBase });
     }
     return out.sort((a, b) => a.pid - b.pid);
   }
 
   memoryMap(ref: ProcessRef): ProcessMap {
     const r = this.guest.memoryMap(ref.pid);
-    return { pid: ref.pid, name: ref.name, exe: ref.exe, entries: r.items.map(toMapEntry), problems: r.problems };
+    return { ...ref, entries: r.items.map(toMapEntry), problems: r.problems };
   }
 
   appVersion(_exe: string, given?: string): AppVersion {

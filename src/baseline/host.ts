@@ -22,12 +22,49 @@ function exeOf(pid: number): string {
   }
 }
 
-function commOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
-  } catch {
-    return '';
+let bootMs: number | undefined;
+
+/** Boot time in ms since the epoch ("btime" of /proc/stat), read once. */
+function bootTime(): number {
+  if (bootMs === undefined) {
+    const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+    bootMs = m ? Number(m[1]) * 1000 : 0;
   }
+  return bootMs;
+}
+
+/** USER_HZ: the unit of /proc/PID/stat times; 100 on every Linux ABI the kernel exports to user space. */
+const TICKS_PER_SECOND = 100;
+
+interface ProcStat {
+  name: string;
+  ppid: number;
+  createTime: number;
+}
+
+/**
+ * Name (comm), parent and start time from /proc/PID/stat in one read. The name sits in parentheses and may itself
+ * contain ") ", so the fields start after the LAST ")".
+ */
+function statOf(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const f = text.slice(close + 2).split(' ');
+  // f[0] is field 3 (state): ppid is field 4, starttime field 22.
+  const ppid = Number(f[1]);
+  const start = Number(f[19]);
+  return { name: text.slice(open + 1, close), ppid, createTime: bootTime() + (start * 1000) / TICKS_PER_SECOND };
+}
+
+function refOf(pid: number, exe: string, st: ProcStat): ProcessRef {
+  return { pid, name: st.name, exe, ppid: st.ppid, createTime: st.createTime, createTimeBase: 'epoch' };
 }
 
 function resolve(path: string): string {
@@ -47,10 +84,9 @@ export class HostMapSource implements MapSource {
 
   find(target: TargetSpec): ProcessRef[] {
     if (target.pid !== undefined) {
-      const exe = exeOf(target.pid);
-      const name = commOf(target.pid);
-      if (!exe && !name) throw new ParasightError(`no process ${target.pid}`, { code: 'NOT_FOUND', source: `pid ${target.pid}` });
-      return [{ pid: target.pid, name, exe }];
+      const st = statOf(target.pid);
+      if (!st) throw new ParasightError(`no process ${target.pid}`, { code: 'NOT_FOUND', source: `pid ${target.pid}` });
+      return [refOf(target.pid, exeOf(target.pid), st)];
     }
     const wantExe = target.exe === undefined ? undefined : resolve(target.exe);
     const out: ProcessRef[] = [];
@@ -61,14 +97,11 @@ export class HostMapSource implements MapSource {
       const exe = exeOf(pid);
       // Kernel threads have no executable and no user memory map.
       if (!exe) continue;
-      if (wantExe !== undefined) {
-        if (exe !== wantExe && exe !== target.exe) continue;
-        out.push({ pid, name: commOf(pid), exe });
-      } else {
-        const name = commOf(pid);
-        if (name !== target.name && basename(exe) !== target.name) continue;
-        out.push({ pid, name, exe });
-      }
+      if (wantExe !== undefined && exe !== wantExe && exe !== target.exe) continue;
+      const st = statOf(pid);
+      if (!st) continue;
+      if (wantExe === undefined && st.name !== target.name && basename(exe) !== target.name) continue;
+      out.push(refOf(pid, exe, st));
     }
     return out.sort((a, b) => a.pid - b.pid);
   }
@@ -86,7 +119,7 @@ export class HostMapSource implements MapSource {
       const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'GONE' : 'PERMISSION';
       problems.push({ code, message: `pid ${ref.pid}: cannot read maps (${(e as Error).message})`, walk: 'proc-maps' });
     }
-    return { pid: ref.pid, name: ref.name, exe: ref.exe, entries, problems };
+    return { ...ref, entries, problems };
   }
 
   appVersion(exe: string, given?: string) {

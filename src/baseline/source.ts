@@ -17,6 +17,9 @@ export interface TargetSpec {
 export interface ProcessRef {
   pid: number;
   name: string;
+  ppid?: number;
+  createTime?: number;
+  createTimeBase?: 'epoch' | 'boot';
   /** Executable path; "" when it cannot be read. */
   exe: string;
 }

@@ -36,6 +36,10 @@ export interface MapEntry {
 export interface ProcessMap {
   pid: number;
   name: string;
+  ppid?: number;
+  /** Host: ms since the epoch; guest: as the introspector reports it (see createTimeBase). */
+  createTime?: number;
+  createTimeBase?: 'epoch' | 'boot';
   /** Executable path (host: /proc/PID/exe; guest: mm->exe_file or PEB). */
   exe: string;
   entries: MapEntry[];

@@ -14,6 +14,16 @@ import { BaselineStore } from '../../src/baseline/store.js';
 import type { Finding } from '../../src/baseline/types.js';
 import { baseline as baselineCommand } from '../../src/cli/commands/baseline.js';
 import { buildFixtures, ptraceInject, Victim, type Built } from './victims.js';
+import { Ajv } from 'ajv';
+import type { BaselineEvent } from '../../src/baseline/events.js';
+
+const eventSchema = JSON.parse(readFileSync(new URL('../../schema/event.schema.json', import.meta.url), 'utf8')) as object;
+const validate = new Ajv({ allErrors: true, strict: false }).compile(eventSchema);
+
+/** Every event must pass the shared event schema (the one the VM sensor's events pass too). */
+function schemaErrors(events: BaselineEvent[]): unknown[] {
+  return events.flatMap((e) => (validate(JSON.parse(JSON.stringify(e))) ? [] : [{ type: e.type, errors: validate.errors }]));
+}
 
 function whyNot(): string | undefined {
   if (process.platform !== 'linux' || process.arch !== 'x64') return 'needs Linux on x86-64 (/proc maps, the ptrace injector)';
@@ -52,6 +62,7 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
   function check(v: Victim) {
     const r = det.check({ pid: v.pid });
     expect(r).toHaveLength(1);
+    expect(schemaErrors(r[0]!.events)).toEqual([]);
     return r[0]!;
   }
 
@@ -106,7 +117,10 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
     const f = r.comparison.findings[0]!;
     expect(f).toMatchObject({ code: true, why: 'exec-mapping', pids: [v.pid], sha256: sha256(b.payload) });
     const ev = r.events.find((e) => e.type === 'baseline.finding')!;
-    expect(ev).toMatchObject({ verdict: 'parasitized', risk: 'high', rule: 'baseline.extra', process: { pid: v.pid } });
+    expect(ev).toMatchObject({ vm: null, verdict: 'parasitized', risk: 'high', rule: 'baseline.extra', process: { pid: v.pid, ppid: process.pid, name: 'victim', path: b.victim } });
+    // Start time from /proc/PID/stat, converted to ms since the epoch: the victim started during this test.
+    expect(ev.process!.create_time).toBeGreaterThan(Date.now() - 60_000);
+    expect(ev.process!.create_time).toBeLessThanOrEqual(Date.now() + 1000);
     expect(ev.evidence[0]).toMatchObject({ path: b.payload, sha256: sha256(b.payload) });
   });
 
@@ -197,6 +211,7 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
       const first = tofu.check({ pid: v.pid })[0]!;
       expect(first.recorded?.revision).toBe(1);
       expect(first.events.map((e) => `${e.type}:${e.rule}`)).toEqual(['baseline.recorded:tofu']);
+      expect(schemaErrors([...plain.events, ...first.events])).toEqual([]);
       expect(tofu.check({ pid: v.pid })[0]!.comparison.findings).toEqual([]);
     } finally {
       s2.close();
