@@ -112,6 +112,8 @@ export function fileRecord(use: FileUse, probe: FileProbe, digestFiles: boolean)
 export interface HostProbeOptions {
   source: MapSource;
   digest: Digest;
+  /** Hashes files remembered across probes (by file identity); default: hash every time. */
+  files?: { file(path: string): { hash: string; size: number } | undefined };
   sha256: (path: string) => string | undefined;
 }
 
@@ -127,7 +129,7 @@ export function sourceProbe(o: HostProbeOptions): FileProbe {
     hash(u) {
       const p = pathOf(u);
       if (p === undefined) return undefined;
-      if (!cache.has(p)) cache.set(p, o.digest.file(p));
+      if (!cache.has(p)) cache.set(p, (o.files ?? o.digest).file(p));
       return cache.get(p);
     },
     sha256(u) {

@@ -4,7 +4,7 @@
  */
 import { collect, fileUses, noFileAccess, sourceProbe, type FileProbe } from './collect.js';
 import { buildRecord, compare, mergeRecords } from './compare.js';
-import { loadDigest, sha256File, type Digest } from './digest.js';
+import { HashCache, loadDigest, sha256File, type Digest } from './digest.js';
 import { comparisonEvents, recordedEvent, type BaselineEvent } from './events.js';
 import { HostMapSource } from './host.js';
 import type { MapSource, TargetSpec } from './source.js';
@@ -44,11 +44,16 @@ export interface CheckResult {
 }
 
 export class BaselineDetector {
+  /** Content hashes of files by identity, kept for the detector's life: an unchanged file is not read again. */
+  readonly hashCache: HashCache;
+
   private constructor(
     private readonly opts: BaselineDetectorOptions,
     private readonly source: MapSource,
     readonly digest: Digest,
-  ) {}
+  ) {
+    this.hashCache = new HashCache(digest);
+  }
 
   static async create(opts: BaselineDetectorOptions): Promise<BaselineDetector> {
     return new BaselineDetector(opts, opts.source ?? new HostMapSource(), await loadDigest());
@@ -57,7 +62,7 @@ export class BaselineDetector {
   /** A fresh probe per run: file hashes are cached within one run, never across (files change between runs). */
   private probe(): FileProbe {
     if (!this.source.contentPath) return noFileAccess;
-    return sourceProbe({ source: this.source, digest: this.digest, sha256: sha256File });
+    return sourceProbe({ source: this.source, digest: this.digest, files: this.hashCache, sha256: sha256File });
   }
 
   private get hashFiles(): boolean {

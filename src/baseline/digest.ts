@@ -51,6 +51,45 @@ export function loadDigest(): Promise<Digest> {
   return Promise.resolve(xxh3);
 }
 
+/**
+ * File hashes remembered across checks, keyed by the file's identity: device, inode, size, mtime and ctime (all in
+ * ns). Rewriting a file changes mtime and ctime; resetting mtime with utimes() still moves ctime, which no
+ * unprivileged writer can set. Bounded: the oldest entries go first.
+ */
+export class HashCache {
+  private readonly map = new Map<string, FileDigest>();
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly digest: Digest,
+    private readonly max = 4096,
+  ) {}
+
+  file(path: string): FileDigest | undefined {
+    let key: string;
+    try {
+      const st = statSync(path, { bigint: true });
+      if (!st.isFile()) return undefined;
+      key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch {
+      return undefined;
+    }
+    const hit = this.map.get(key);
+    if (hit) {
+      this.hits++;
+      return hit;
+    }
+    this.misses++;
+    const d = this.digest.file(path);
+    if (d) {
+      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+      this.map.set(key, d);
+    }
+    return d;
+  }
+}
+
 /** SHA-256 of a file as hex (evidence for suspicious files); undefined when it cannot be read. */
 export function sha256File(path: string): string | undefined {
   let fd: number;
