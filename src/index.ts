@@ -46,5 +46,7 @@ export { hashFile, hashFileSync, hashRange, hashRangeSync, hashBytes, type HashA
 export { loadWasmHasher, type WasmHasher } from './hash/wasm.js';
 export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener, type IntrospectorOptions } from './introspect/open.js';
 export { WindowsIntrospector, type WindowsIntrospectorOptions, type GuestModule, type TcpipTablesInfo } from './introspect/windows/introspector.js';
+export { LinuxIntrospector, type LinuxIntrospectorOptions } from './introspect/linux/introspector.js';
+export { generateLinuxProfile, unpackKernel, parseSystemMap, type LinuxProfileOptions } from './profiles/linux/generate.js';
 export { Profile, parseIsf, serializeIsf, type IsfDocument } from './profiles/isf.js';
 export { BridgeEnforcer, removeEnforcementTable, type EnforcerOptions, type BlockTarget } from './events/enforcer.js';

@@ -10,6 +10,8 @@ import { Memory } from '../memory/memory.js';
 import { openMemory } from '../memory/open.js';
 import type { GuestIntrospector, GuestOs } from './types.js';
 import { WindowsIntrospector } from './windows/introspector.js';
+import { LinuxIntrospector } from './linux/introspector.js';
+import { Profile } from '../profiles/isf.js';
 
 export interface IntrospectorOptions {
   /** Profile file (ISF JSON / .json.xz, or a generated Linux profile). */
@@ -54,7 +56,24 @@ function openWindows(memory: Memory, options: IntrospectorOptions, owns: boolean
   }
 }
 
-const builtin: Array<{ os: GuestOs; open: BuiltinOpener }> = [{ os: 'windows', open: openWindows }];
+// Linux needs a profile generated from the guest's kernel (`parasight profile`): without one, or with a
+// profile of another OS, this opener passes.
+function openLinux(memory: Memory, options: IntrospectorOptions, owns: boolean): GuestIntrospector | undefined {
+  if (options.profile === undefined) return undefined;
+  const profile = Profile.load(options.profile);
+  if (profile.os !== 'linux') return undefined;
+  try {
+    return LinuxIntrospector.open(memory, { profile, ownMemory: owns });
+  } catch (e) {
+    if (e instanceof ParasightError && e.code === 'NOT_FOUND' && options.os !== 'linux') return undefined;
+    throw e;
+  }
+}
+
+const builtin: Array<{ os: GuestOs; open: BuiltinOpener }> = [
+  { os: 'linux', open: openLinux },
+  { os: 'windows', open: openWindows },
+];
 
 /**
  * Opens an introspector for a memory source: a spec (`{memory: path, profile?, os?}`), a path, or an already open

@@ -1,0 +1,280 @@
+/**
+ * The Linux GuestIntrospector: finds the kernel in guest memory by itself (KASLR slide, page_offset_base, kernel
+ * page tables) using a profile generated from the kernel image, walks task list and fd tables in C++ (one native
+ * call per walk), and answers `lookupConnection` from a snapshot index; a miss runs one bounded native search
+ * that stops at the first matching socket, and its answer is added to the index.
+ */
+import { addon } from '../../native.js';
+import { ParasightError } from '../../errors.js';
+import type { Memory } from '../../memory/memory.js';
+import type { AddressSpace } from '../../paging/address-space.js';
+import { Profile } from '../../profiles/isf.js';
+import type {
+  ConnectionOwner,
+  GuestConnection,
+  GuestInfo,
+  GuestIntrospector,
+  GuestProcess,
+  GuestSocket,
+  GuestSocketTuple,
+  MemoryMapEntry,
+  WithProblems,
+} from '../types.js';
+import { formatAddress, parseAddress } from './ip.js';
+import { linuxLayout, linuxSymbols } from './layout.js';
+import type { NativeLinux, NativeLinuxWalk } from './native.js';
+import type { NativeHandle } from '../../native.js';
+
+export interface LinuxIntrospectorOptions {
+  /** A Linux profile (ISF from `parasight profile`): path or loaded Profile. Required. */
+  profile: string | Profile;
+  /** Close the memory source when the introspector is closed. */
+  ownMemory?: boolean;
+  maxTasks?: number;
+  maxFdsPerTable?: number;
+  maxSockets?: number;
+}
+
+const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE',
+  'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
+const TCP_LISTEN = 10;
+const PROTO_NUMBER = { tcp: 6, udp: 17 } as const;
+const ANY6 = '::';
+const ANY4 = '::ffff:0.0.0.0';
+
+interface Snapshot {
+  processes: WithProblems<GuestProcess>;
+  connections: WithProblems<GuestConnection>;
+  sockets: WithProblems<GuestSocket>;
+  byPid: Map<number, GuestProcess>;
+  index: Map<string, GuestConnection | GuestSocket>;
+}
+
+function key(proto: string, la: string, lp: number, ra: string, rp: number): string {
+  return `${proto}|${la}|${lp}|${ra}|${rp}`;
+}
+
+export class LinuxIntrospector implements GuestIntrospector {
+  readonly #native: NativeLinux;
+  readonly #memory: Memory;
+  readonly #space: AddressSpace;
+  readonly #walker: NativeHandle;
+  readonly #info: GuestInfo;
+  readonly #ownMemory: boolean;
+  readonly #laddr = new Uint8Array(16);
+  readonly #raddr = new Uint8Array(16);
+  #snapshot: Snapshot | undefined;
+  #closed = false;
+
+  private constructor(memory: Memory, profile: Profile, options: LinuxIntrospectorOptions) {
+    this.#native = addon<NativeLinux>();
+    this.#memory = memory;
+    this.#ownMemory = options.ownMemory === true;
+    const syms = linuxSymbols(profile);
+    const linux = (profile.doc.metadata.linux ?? {}) as { banner?: string; release?: string };
+    if (!linux.banner) {
+      throw new ParasightError(`profile ${profile.name} has no kernel banner (metadata.linux.banner)`, { code: 'NOT_FOUND', source: profile.name });
+    }
+    const d = this.#native.linux_discover(memory.handle, {
+      banner: linux.banner,
+      text: syms.text,
+      linuxBanner: syms.linuxBanner,
+      initTopPgt: syms.initTopPgt,
+      initTask: syms.initTask,
+      pageOffsetBase: syms.pageOffsetBase ?? 0n,
+      realParentOffset: profile.offset('task_struct', 'real_parent'),
+    });
+    if (!d.ok) {
+      throw new ParasightError(
+        `no Linux kernel matching profile ${profile.name} in ${memory.origin}: ${d.notes.join('; ') || 'not found'}`,
+        { code: 'NOT_FOUND', source: memory.origin },
+      );
+    }
+    this.#space = memory.addressSpace({ mode: 'ia32e', dtb: d.dtb });
+    const layout = linuxLayout(profile, d.slide, d.pageOffsetBase);
+    this.#walker = this.#native.linux_walker_create(this.#space.handle, layout, syms.initTask + d.slide, {
+      maxTasks: options.maxTasks ?? 65536,
+      maxFdsPerTable: options.maxFdsPerTable ?? 65536,
+      maxSockets: options.maxSockets ?? 262144,
+    });
+    this.#info = {
+      os: 'linux',
+      version: linux.release ?? '',
+      profile: profile.name,
+      paging: 'ia32e',
+      dtb: d.dtb,
+      kernelBase: syms.text + d.slide,
+      kaslrSlide: d.slide,
+      problems: [],
+    };
+  }
+
+  /** Finds the kernel described by `options.profile` in `memory`; NOT_FOUND when it is not there. */
+  static open(memory: Memory, options: LinuxIntrospectorOptions): LinuxIntrospector {
+    const profile = typeof options.profile === 'string' ? Profile.load(options.profile) : options.profile;
+    if (profile.os !== 'linux') {
+      throw new ParasightError(`profile ${profile.name} is not a Linux profile`, { code: 'NOT_FOUND', source: profile.name });
+    }
+    return new LinuxIntrospector(memory, profile, options);
+  }
+
+  info(): GuestInfo {
+    this.#check();
+    return this.#info;
+  }
+
+  processes(): WithProblems<GuestProcess> {
+    return this.#current().processes;
+  }
+
+  connections(): WithProblems<GuestConnection> {
+    return this.#current().connections;
+  }
+
+  sockets(): WithProblems<GuestSocket> {
+    return this.#current().sockets;
+  }
+
+  lookupConnection(tuple: GuestSocketTuple): ConnectionOwner | undefined {
+    const snap = this.#current();
+    parseAddress(tuple.localAddress, this.#laddr);
+    parseAddress(tuple.remoteAddress, this.#raddr);
+    const la = formatAddress(this.#laddr, 0, 6);
+    const ra = formatAddress(this.#raddr, 0, 6);
+    const hit = this.#fromIndex(snap, tuple, la, ra);
+    if (hit) return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
+    // One bounded walk that stops at the first match.
+    const r = this.#native.linux_find(this.#walker, PROTO_NUMBER[tuple.proto], tuple.localPort, tuple.remotePort, this.#laddr, this.#raddr);
+    if (!r) return undefined;
+    const { processes, connections, sockets } = this.#decode(r);
+    const process = processes[0]!;
+    if (!snap.byPid.has(process.pid)) {
+      snap.byPid.set(process.pid, process);
+      snap.processes.items.push(process);
+    }
+    const found = connections[0] ?? sockets[0]!;
+    this.#addToIndex(snap, found);
+    if ('state' in found) snap.connections.items.push(found);
+    else snap.sockets.items.push(found);
+    return { pid: found.pid, process: snap.byPid.get(found.pid), connection: found, answeredFrom: 'refresh' };
+  }
+
+  memoryMap(pid: number): WithProblems<MemoryMapEntry> {
+    return {
+      items: [],
+      problems: [{ code: 'UNSUPPORTED', message: `memory maps (VMA walk) of Linux guests are not implemented yet (pid ${pid})`, walk: 'vma' }],
+    };
+  }
+
+  refresh(): void {
+    this.#check();
+    this.#space.invalidate();
+    const r = this.#native.linux_walk(this.#walker, true);
+    const { processes, connections, sockets } = this.#decode(r);
+    const byPid = new Map<number, GuestProcess>();
+    for (const p of processes) byPid.set(p.pid, p);
+    const snap: Snapshot = {
+      processes: { items: processes, problems: r.problems.filter((p) => p.walk === 'task-list') },
+      connections: { items: connections, problems: r.problems.filter((p) => p.walk !== 'task-list') },
+      sockets: { items: sockets, problems: r.problems.filter((p) => p.walk !== 'task-list') },
+      byPid,
+      index: new Map(),
+    };
+    for (const c of connections) this.#addToIndex(snap, c);
+    for (const s of sockets) this.#addToIndex(snap, s);
+    this.#snapshot = snap;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.linux_walker_close(this.#walker);
+    this.#space.close();
+    if (this.#ownMemory) this.#memory.close();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ParasightError('Linux introspector is closed', { code: 'CLOSED' });
+  }
+
+  #current(): Snapshot {
+    this.#check();
+    if (!this.#snapshot) this.refresh();
+    return this.#snapshot!;
+  }
+
+  #fromIndex(snap: Snapshot, t: GuestSocketTuple, la: string, ra: string): GuestConnection | GuestSocket | undefined {
+    const idx = snap.index;
+    return (
+      idx.get(key(t.proto, la, t.localPort, ra, t.remotePort)) ??
+      idx.get(key(t.proto, la, t.localPort, ANY6, 0)) ??
+      idx.get(key(t.proto, ANY4, t.localPort, ANY6, 0)) ??
+      idx.get(key(t.proto, ANY6, t.localPort, ANY6, 0))
+    );
+  }
+
+  #addToIndex(snap: Snapshot, item: GuestConnection | GuestSocket): void {
+    const la = formatAddress(parseAddress(item.localAddress), 0, 6);
+    const k =
+      'state' in item
+        ? key(item.proto, la, item.localPort, formatAddress(parseAddress(item.remoteAddress), 0, 6), item.remotePort)
+        : key(item.proto, la, item.localPort, ANY6, 0);
+    // First holder wins: a socket inherited by several processes is attributed to the first task walked (the
+    // parent, usually), as the guest's own tools list it first.
+    if (!snap.index.has(k)) snap.index.set(k, item);
+  }
+
+  #decode(r: NativeLinuxWalk): { processes: GuestProcess[]; connections: GuestConnection[]; sockets: GuestSocket[] } {
+    const processes: GuestProcess[] = [];
+    const nt = r.taskI32.length / 3;
+    for (let i = 0; i < nt; i++) {
+      const comm = r.comm.subarray(i * 16, i * 16 + 16);
+      const end = comm.indexOf(0);
+      const p: GuestProcess = {
+        pid: r.taskI32[i * 3 + 1]!,
+        tgid: r.taskI32[i * 3 + 1]!,
+        ppid: r.taskI32[i * 3 + 2]!,
+        name: Buffer.from(comm.buffer, comm.byteOffset, end < 0 ? 16 : end).toString('utf8'),
+        createTime: Number(r.taskU64[i * 5 + 1]! / 1_000_000n),
+        createTimeBase: 'boot',
+        address: r.taskU64[i * 5]!,
+        foundBy: 'task-list',
+      };
+      if (r.taskU64[i * 5 + 3]! !== 0n) p.dtb = r.taskU64[i * 5 + 3]!;
+      processes.push(p);
+    }
+    const connections: GuestConnection[] = [];
+    const sockets: GuestSocket[] = [];
+    const ns = r.sockU32.length / 7;
+    for (let i = 0; i < ns; i++) {
+      const u = i * 7;
+      const family = r.sockU32[u + 2] === 4 ? 4 : 6;
+      const proto = r.sockU32[u + 3] === 6 ? 'tcp' : 'udp';
+      const state = r.sockU32[u + 4]!;
+      const rport = r.sockU32[u + 6]!;
+      const pid = processes[r.sockU32[u]!]?.pid ?? -1;
+      const base = {
+        proto,
+        family,
+        localAddress: formatAddress(r.sockAddr, i * 32, family),
+        localPort: r.sockU32[u + 5]!,
+        pid,
+        foundBy: 'fd-table',
+        address: r.sockU64[i * 2]!,
+      } as const;
+      const listening = proto === 'tcp' ? state === TCP_LISTEN : rport === 0;
+      if (listening) {
+        sockets.push({ ...base });
+      } else {
+        connections.push({
+          ...base,
+          remoteAddress: formatAddress(r.sockAddr, i * 32 + 16, family),
+          remotePort: rport,
+          state: proto === 'tcp' ? (TCP_STATES[state] ?? String(state)) : '',
+        });
+      }
+    }
+    return { processes, connections, sockets };
+  }
+}
+
