@@ -78,13 +78,14 @@ export class QmpClient {
         const nl = text.indexOf('\n');
         if (nl < 0) return;
         clearTimeout(timer);
+        socket.pause(); // hold anything after the greeting until the client's own listener is attached
         socket.removeAllListeners('data');
         socket.removeAllListeners('close');
         socket.removeAllListeners('error');
         try {
           const msg = JSON.parse(text.slice(0, nl)) as { QMP?: Record<string, unknown> };
           if (msg.QMP === undefined) throw new Error('first message is not a QMP greeting');
-          socket.unshift(text.slice(nl + 1));
+          if (nl + 1 < text.length) socket.unshift(text.slice(nl + 1));
           resolve(msg.QMP);
         } catch (e) {
           fail(qmpError('IO', `QMP ${path}: bad greeting: ${e instanceof Error ? e.message : String(e)}`));
@@ -153,6 +154,7 @@ export class QmpClient {
     });
     this.#socket.on('error', (e) => this.#shutdown(qmpError('IO', `QMP ${this.#path}: ${e.message}`, e)));
     this.#socket.on('close', () => this.#shutdown(qmpError('IO', `QMP ${this.#path}: connection closed by QEMU`)));
+    this.#socket.resume();
   }
 
   #dispatch(line: string): void {

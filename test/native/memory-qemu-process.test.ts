@@ -4,6 +4,8 @@
  * batched reads, resident ranges from /proc/PID/pagemap, and process exit.
  */
 import { describe, expect, it, afterEach } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { openMemory, ParasightError, type Memory } from '../../src/index.js';
 import { PAGE, patternPage, startStandin, type Standin } from '../fixtures/ram-standin.js';
 
@@ -166,5 +168,35 @@ describe('locating guest RAM without QMP: clear errors', () => {
     expect(
       (await rejection(openMemory({ kind: 'qemu-process', pid: 1, access: 'mmap' as 'auto' }))).message,
     ).toBe('access must be one of auto, process_vm_readv, proc-mem, got "mmap"');
+  });
+});
+
+describe('permissions', () => {
+  // Another user without CAP_SYS_PTRACE must get PERMISSION, not a crash or empty bytes. The child loads the addon
+  // directly (plain node cannot import the TypeScript sources) as user nobody.
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  it.skipIf(!canDrop)('reading a root process as nobody is PERMISSION', async () => {
+    const s = await standin('4M', 1, [0]);
+    const script = `
+      const { join } = require('node:path');
+      const root = ${JSON.stringify(root)};
+      const addon = process.env.PARASIGHT_NATIVE_BUILD === 'asan'
+        ? require(join(root, 'build-asan', 'Release', 'parasight.node'))
+        : require(join(root, 'node_modules', 'node-gyp-build'))(root);
+      try {
+        addon.memory_open_process(${s.pid}, new BigUint64Array([0n, 4096n, ${s.addresses[0]}n]), 'auto');
+        console.log(JSON.stringify({ opened: true }));
+      } catch (e) {
+        console.log(JSON.stringify({ code: e.code, message: e.message }));
+      }`;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      code: 'PERMISSION',
+      message: `cannot open /proc/${s.pid}/mem: permission denied: reading another process's memory needs root or CAP_SYS_PTRACE over it`,
+    });
   });
 });
