@@ -29,13 +29,22 @@ const char* levelName(const ModeSpec& m, int level) {
   }
 }
 
+// Constant-size loads (not a memcpy of a variable length, which compiles to a slow `rep movs`).
 bool readEntry(PhysicalMemory& mem, uint64_t pa, unsigned size, uint64_t* out, Error* err) {
-  uint64_t v = 0;
   if (const uint8_t* p = mem.direct(pa, size)) {
-    std::memcpy(&v, p, size);
-  } else if (mem.read(pa, &v, size, err) != size) {
-    return false;
+    if (size == 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      *out = v;
+    } else {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      *out = v;
+    }
+    return true;
   }
+  uint64_t v = 0;
+  if (mem.read(pa, &v, size, err) != size) return false;
   *out = v;
   return true;
 }
@@ -217,16 +226,20 @@ bool AddressSpace::translate(uint64_t va, Translation* t, Error* err) {
 
 size_t AddressSpace::translateMany(const uint64_t* va, size_t count, uint64_t* pa, uint8_t* status) {
   size_t good = 0;
+  // Locals, not members: `pa` is a uint64_t* that could alias TLB fields as far as the compiler knows, which would
+  // force a reload of the table pointer and mask after every store.
+  const TlbEntry* tlb = tlb_.empty() ? nullptr : tlb_.data();
+  const uint64_t mask = tlbMask_;
   for (size_t i = 0; i < count; i++) {
-    uint64_t v = va[i];
-    uint64_t vpn = v >> 12;
-    // Hit path inlined: one load and compare per address.
-    if (!tlb_.empty()) {
-      const TlbEntry& e = tlb_[vpn & tlbMask_];
+    const uint64_t v = va[i];
+    const uint64_t vpn = v >> 12;
+    if (tlb != nullptr) {  // hit path inline: one load and compare per address
+      const TlbEntry& e = tlb[vpn & mask];
       if (e.tag == vpn) {
         pa[i] = e.paPage | (v & kPageMask);
-        if (status != nullptr) status[i] = static_cast<uint8_t>((e.flags & kFlagTransition) ? TranslateStatus::kTransition
-                                                                                             : TranslateStatus::kOk);
+        if (status != nullptr) {
+          status[i] = static_cast<uint8_t>((e.flags & kFlagTransition) ? TranslateStatus::kTransition : TranslateStatus::kOk);
+        }
         good++;
         continue;
       }
@@ -242,18 +255,44 @@ size_t AddressSpace::translateMany(const uint64_t* va, size_t count, uint64_t* p
 
 size_t AddressSpace::read(uint64_t va, void* dst, size_t len, Error* err) {
   auto* out = static_cast<uint8_t*>(dst);
+  // Pages that follow each other in the host mapping too (contiguous frames, large pages) are copied with one
+  // memcpy: per-page copies would cost a guard setup and a short copy each.
+  const uint8_t* span = nullptr;
+  size_t spanLen = 0, spanAt = 0;
+  auto flush = [&]() {
+    if (spanLen == 0) return true;
+    if (!guardedCopy(out + spanAt, span, spanLen)) {
+      if (err != nullptr) {
+        *err = Error::make(Errc::kSourceGone, va + spanAt,
+                           "virtual " + hex(va + spanAt) + ": " + memory_->origin() + " vanished or shrank while mapped");
+      }
+      return false;
+    }
+    spanLen = 0;
+    return true;
+  };
   size_t done = 0;
   while (done < len) {
     uint64_t at = va + done;
     TranslateStatus status;
     const TlbEntry* e = lookup(at, &status, err);
-    if (e == nullptr) return done;
+    if (e == nullptr) return flush() ? done : spanAt;
     size_t offset = static_cast<size_t>(at & kPageMask);
     size_t chunk = len - done < 0x1000 - offset ? len - done : 0x1000 - offset;
-    if (e->host != nullptr && guardedCopy(out + done, e->host + offset, chunk)) {
+    if (e->host != nullptr) {
+      const uint8_t* p = e->host + offset;
+      if (spanLen != 0 && span + spanLen == p) {
+        spanLen += chunk;
+      } else {
+        if (!flush()) return spanAt;
+        span = p;
+        spanLen = chunk;
+        spanAt = done;
+      }
       done += chunk;
       continue;
     }
+    if (!flush()) return spanAt;
     uint64_t pa = e->paPage | offset;
     Error readErr;
     size_t got = memory_->read(pa, out + done, chunk, &readErr);
@@ -267,7 +306,7 @@ size_t AddressSpace::read(uint64_t va, void* dst, size_t len, Error* err) {
       return done;
     }
   }
-  return done;
+  return flush() ? done : spanAt;
 }
 
 bool AddressSpace::readU32(uint64_t va, uint32_t* out, Error* err) {

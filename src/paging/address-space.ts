@@ -65,6 +65,9 @@ export type TranslateStatusCode = (typeof TranslateStatus)[keyof typeof Translat
 
 const MAX_READ = 1 << 30;
 const PAGE = 0x1000n;
+const U64_LIMIT = 1n << 64n;
+/** Reused by translate(): [pa, pageSize, flags]. */
+const translateOut = new BigUint64Array(3);
 
 export class AddressSpace {
   readonly mode: PagingMode;
@@ -124,7 +127,16 @@ export class AddressSpace {
    */
   translate(va: bigint): Translation {
     checkAddress(va, 'address');
-    return this.#native.space_translate(this.handle, va);
+    this.#native.space_translate_into(this.handle, va, translateOut);
+    const flags = Number(translateOut[2]);
+    return {
+      pa: translateOut[0]!,
+      pageSize: Number(translateOut[1]),
+      writable: (flags & 1) !== 0,
+      user: (flags & 2) !== 0,
+      noExecute: (flags & 4) !== 0,
+      transition: (flags & 8) !== 0,
+    };
   }
 
   /**
@@ -199,7 +211,7 @@ export class AddressSpace {
 }
 
 function checkAddress(value: bigint, what: string): void {
-  if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) {
+  if (typeof value !== 'bigint' || value < 0n || value >= U64_LIMIT) {
     throw badArgument(`${what} must be a bigint in [0, 2^64), got ${String(value)}`);
   }
 }

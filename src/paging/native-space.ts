@@ -21,6 +21,7 @@ export interface NativeSpace {
   ): NativeHandle;
   space_close(handle: NativeHandle): void;
   space_translate(handle: NativeHandle, va: bigint): NativeTranslation;
+  space_translate_into(handle: NativeHandle, va: bigint, out: BigUint64Array): void;
   space_resolve(handle: NativeHandle, va: bigint): bigint;
   space_translate_many(handle: NativeHandle, vas: BigUint64Array, out: BigUint64Array, status?: Uint8Array): number;
   space_read(handle: NativeHandle, va: bigint, dst: Uint8Array, partial: boolean): number;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMemory, ParasightError, TranslateStatus, UNTRANSLATED, type Memory } from '../../src/index.js';
-import { GiB, MiB, NX, P, PageTableBuilder, PS, RW, US, type FixtureMode } from '../fixtures/paging/page-tables.js';
+import { GiB, MiB, NX, P, PageTableBuilder, PS, RW, US, pattern, type FixtureMode } from '../fixtures/paging/page-tables.js';
 
 let dir: string;
 const opened: Memory[] = [];
@@ -109,6 +109,23 @@ describe.each(['x86', 'pae', 'ia32e', 'la57'] as const)('%s translation', (mode)
     const dst = new Uint8Array(0x1020);
     expect(space.readInto(va + 0xff0n, dst)).toBe(0x1020);
     expect(Array.from(dst)).toEqual(want);
+    space.close();
+  });
+
+  it('reads frames that are also contiguous physically in one piece, and stops exactly where they end', () => {
+    const b = new PageTableBuilder(mode, SIZE);
+    // Three contiguous frames, then a jump back, then an unmapped page.
+    const frames = [0x30_0000n, 0x30_1000n, 0x30_2000n, 0x10_0000n + b.next];
+    frames.forEach((f, i) => b.map(va + BigInt(i) * 0x1000n, f));
+    const src = pattern(3, 0x4000);
+    frames.forEach((f, i) => b.write(f, src.subarray(i * 0x1000, (i + 1) * 0x1000)));
+    const space = open(b).addressSpace({ dtb: b.dtb, mode });
+    expect(Array.from(space.read(va + 0x10n, 0x3ff0))).toEqual(Array.from(src.subarray(0x10)));
+    const dst = new Uint8Array(0x5000);
+    const err = caught(() => space.readInto(va, dst));
+    expect(err).toMatchObject({ code: 'PAGE_NOT_PRESENT', address: va + 0x4000n });
+    expect(space.readInto(va, dst, { partial: true })).toBe(0x4000);
+    expect(Array.from(dst.subarray(0, 0x4000))).toEqual(Array.from(src));
     space.close();
   });
 
