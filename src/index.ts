@@ -29,6 +29,7 @@ export { Learner, type LearnOptions, type LearnResult, type ObservedConnection }
 export { BaselineDetector, type BaselineDetectorOptions, type CheckResult, type RecordResult } from './baseline/detector.js';
 export { BaselineStore, defaultDbPath, type BaselineSummary, type ExportDocument } from './baseline/store.js';
 export { HostMapSource } from './baseline/host.js';
+export { watch as watchBaseline, type WatchOptions, type WatchSummary } from './baseline/watch.js';
 export { GuestMapSource, type GuestSourceOptions } from './baseline/guest.js';
 export type { MapSource, TargetSpec } from './baseline/source.js';
 export { canonicalFeature, FEATURE_VERSION } from './baseline/feature.js';

@@ -66,6 +66,8 @@ export class Quarantine {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly outcomes: QuarantineOutcome[] = [];
   private readonly max: number;
+  /** What was already queued: a watch reports the same finding every round, the file is sent once. */
+  private readonly seen = new Set<string>();
 
   constructor(private readonly opts: QuarantineOptions) {
     if (opts.collector) {
@@ -84,6 +86,9 @@ export class Quarantine {
   /** Queues one suspicious file; returns at once. */
   submit(finding: Finding, snapshot: Snapshot, contentPath: string | undefined): void {
     if (!contentPath) return;
+    const key = `${finding.kind}\0${finding.path}\0${finding.actualHash ?? ''}\0${contentPath}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
     this.queue = this.queue.then(() => this.handle(finding, snapshot, contentPath)).then(
       (o) => this.outcomes.push(o),
       (e: unknown) => this.outcomes.push({ path: finding.path, upload: 'failed', attempts: 0, error: String(e) }),

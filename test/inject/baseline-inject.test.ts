@@ -11,6 +11,7 @@ import { copyFileSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node
 import { join } from 'node:path';
 import { BaselineDetector } from '../../src/baseline/detector.js';
 import { BaselineStore } from '../../src/baseline/store.js';
+import { watch } from '../../src/baseline/watch.js';
 import type { Finding } from '../../src/baseline/types.js';
 import { baseline as baselineCommand } from '../../src/cli/commands/baseline.js';
 import { buildFixtures, ptraceInject, Victim, type Built } from './victims.js';
@@ -216,6 +217,42 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
     } finally {
       s2.close();
     }
+  });
+
+  it('watch: reports an injection into a running process once, without re-reading unchanged files', async () => {
+    const v = await start(b.victim, { LATE_LIB: b.payload });
+    const wdet = await BaselineDetector.create({ store });
+    const events: BaselineEvent[] = [];
+    let round = 0;
+    const waiters: [number, () => void][] = [];
+    const roundsFrom = (n: number) => new Promise<void>((r) => waiters.push([round + n, r]));
+    const stop = new AbortController();
+    const done = watch(wdet, { exe: b.victim }, {
+      intervalMs: 10,
+      signal: stop.signal,
+      onEvent: (e) => events.push(e),
+      onRound: (n) => {
+        round = n;
+        for (const [at, r] of waiters) if (n >= at) r();
+      },
+    });
+    await roundsFrom(2);
+    expect(events.map((e) => `${e.type}:${e.verdict}`)).toEqual(['baseline.checked:clean']);
+    const misses = wdet.hashCache.misses;
+    const hits = wdet.hashCache.hits;
+    v.child.kill('SIGUSR1');
+    await v.waitFor(/^done late/);
+    await roundsFrom(4);
+    stop.abort();
+    const summary = await done;
+    const findings = events.filter((e) => e.type === 'baseline.finding');
+    expect(findings.map((e) => [e.risk, e.evidence[0]!.path])).toEqual([['high', b.payload]]);
+    expect(events.filter((e) => e.type === 'baseline.checked').map((e) => e.verdict)).toEqual(['clean', 'parasitized']);
+    expect(summary.risk).toBe('high');
+    // Later rounds found every baseline file unchanged by identity: cache hits, no new reads.
+    expect(wdet.hashCache.misses).toBe(misses);
+    expect(wdet.hashCache.hits).toBeGreaterThan(hits);
+    expect(schemaErrors(events)).toEqual([]);
   });
 
   it('CLI: exit 0 on a clean check, 1 with NDJSON finding events after injection', async () => {

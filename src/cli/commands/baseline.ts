@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { BaselineDetector, type CheckResult } from '../../baseline/detector.js';
 import { eventLine, findingEvidence } from '../../baseline/events.js';
 import { Quarantine } from '../../baseline/quarantine.js';
+import { watch } from '../../baseline/watch.js';
 import { BaselineStore, defaultDbPath } from '../../baseline/store.js';
 import type { TargetSpec } from '../../baseline/source.js';
 import type { BaselinePolicy } from '../../baseline/types.js';
@@ -16,12 +17,14 @@ const usage = `usage: parasight baseline <action> [options]
 actions:
   record   record the current memory maps of the target as its normal value (a new revision)
   check    compare the target with its stored normal value; events for every finding; exit 1 on high risk
+  watch    check the target every --interval seconds until interrupted (new processes at once; a finding is
+           reported once; unchanged files are not hashed again); exit 1 if a high-risk finding was seen
   diff     like check, but print the path-list difference (+ extra, - missing, ~ tampered, ! other)
   list     list stored baselines (optionally --name/--exe to filter by application)
   export   write all stored baselines as JSON (stdout, or --out FILE)
   import   read baselines exported before (--in FILE, or stdin with "-")
 
-target (record, check, diff; exactly one):
+target (record, check, watch, diff; exactly one):
   --pid PID        that process only
   --exe PATH       every process running this executable
   --name NAME      every process whose name or executable basename is NAME
@@ -43,10 +46,12 @@ options:
                    PARASIGHT_COLLECTOR_TOKEN environment variable; retried with back-off)
   --collector-ca FILE  check: PEM CA certificate to trust for the collector
   --max-upload N   check: size cap in bytes for quarantined/uploaded files (default 67108864)
+  --interval S     watch: seconds between rounds (default 5)
+  --count N        watch: stop after N rounds (default: until SIGINT/SIGTERM)
   --out FILE       export: write here instead of stdout
   --in FILE        import: read from here ("-" = stdin)
 
-exit codes: 0 clean / done, 1 high-risk finding, 2 usage error, no such process, or no baseline stored`;
+exit codes: 0 clean / done, 1 high-risk finding, 2 usage error, no such process, or no baseline stored (check)`;
 
 const options = {
   pid: { type: 'string' },
@@ -66,6 +71,8 @@ const options = {
   'max-upload': { type: 'string' },
   out: { type: 'string' },
   in: { type: 'string' },
+  interval: { type: 'string' },
+  count: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -136,6 +143,38 @@ async function runChecks(action: 'check' | 'diff', v: Values, store: BaselineSto
     }
   }
   return code;
+}
+
+async function runWatch(v: Values, store: BaselineStore): Promise<number> {
+  const target = targetOf(v, true)!;
+  const interval = v.interval === undefined ? 5 : Number(v.interval);
+  if (!(interval > 0)) throw new UsageError('--interval wants a positive number of seconds');
+  if (v.count !== undefined && !/^[1-9]\d*$/.test(v.count)) throw new UsageError('--count wants a positive integer');
+  const quarantine = quarantineOf(v);
+  const det = await BaselineDetector.create({
+    store,
+    hashFiles: !v['no-hash'],
+    trustOnFirstUse: v.tofu === true,
+    ...(quarantine ? { onSuspicious: (f, s, p) => quarantine.submit(f, s, p) } : {}),
+  });
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const r = await watch(det, target, {
+      intervalMs: interval * 1000,
+      signal: stop.signal,
+      ...(v.count !== undefined ? { rounds: Number(v.count) } : {}),
+      ...(v['app-version'] ? { appVersion: v['app-version'] } : {}),
+      onEvent: (e) => out(v.json ? eventLine(e) : `${e.ts} ${e.type} ${e.risk} ${e.process ? `pid ${e.process.pid} ` : ''}${e.reason}\n`),
+    });
+    if (quarantine) await quarantine.drain();
+    return r.risk === 'high' ? EXIT_FINDINGS : EXIT_OK;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 function quarantineOf(v: Values): Quarantine | undefined {
@@ -227,6 +266,8 @@ export const baseline: Command = {
         case 'check':
         case 'diff':
           return await runChecks(action, v, store);
+        case 'watch':
+          return await runWatch(v, store);
         case 'list': {
           const t = targetOf(v, false);
           const rows = store.list(t?.exe);
