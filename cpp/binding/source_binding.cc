@@ -10,11 +10,6 @@
 namespace parasight::binding {
 namespace {
 
-template <typename T>
-[[noreturn]] T throwBadArgumentAs(Napi::Env env, const std::string& access) {
-  throwBadArgument(env, "unknown access method " + access);
-}
-
 // memory_open_file(path, format: "auto" | "raw" | "elf" | "lime")
 Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   std::string path = toString(info[0], "path");
@@ -77,10 +72,10 @@ Napi::Value OpenProcess(const Napi::CallbackInfo& info) {
   std::vector<ProcessRamBlock> blocks;
   for (size_t i = 0; i + 2 < flat.ElementLength(); i += 3) blocks.push_back({flat[i], flat[i + 1], flat[i + 2]});
   std::string accessName = toString(info[2], "access");
-  ProcessAccess access = accessName == "process_vm_readv" ? ProcessAccess::kProcessVmReadv
-                         : accessName == "proc-mem"       ? ProcessAccess::kProcMem
-                         : accessName == "auto"           ? ProcessAccess::kAuto
-                                                          : throwBadArgumentAs<ProcessAccess>(info.Env(), accessName);
+  ProcessAccess access = ProcessAccess::kAuto;
+  if (accessName == "process_vm_readv") access = ProcessAccess::kProcessVmReadv;
+  else if (accessName == "proc-mem") access = ProcessAccess::kProcMem;
+  else if (accessName != "auto") throwBadArgument(info.Env(), "unknown access method " + accessName);
   Error err;
   auto mem = openProcessMemory(static_cast<int>(pid), std::move(blocks), access, &err);
   if (!mem) throwError(info.Env(), err, "pid " + std::to_string(pid));

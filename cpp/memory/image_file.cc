@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "memory/byte_reader.h"
+#include "memory/raw_source.h"
 #include "memory/segmented_file_memory.h"
 
 namespace parasight {
@@ -32,10 +33,7 @@ std::unique_ptr<PhysicalMemory> openImageFile(const std::string& path, ImageForm
   switch (format) {
     case ImageFormat::kElf: return openElfCore(std::move(file), err);
     case ImageFormat::kLime: return openLime(std::move(file), err);
-    default: {
-      uint64_t size = file->size();
-      return SegmentedFileMemory::create("raw", std::move(file), {{0, size, 0}}, /*stable=*/true, err);
-    }
+    default: return openRawImage(std::move(file), err);
   }
 }
 

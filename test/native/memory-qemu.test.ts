@@ -109,6 +109,29 @@ describe.skipIf(!qemu)('paused QEMU guest (qemu-system-x86_64 -machine q35 -S)',
     }
   });
 
+  it('a real dump-guest-memory ELF core reads the same bytes as the live process', async () => {
+    const g = await startGuest('q35,max-ram-below-4g=32M');
+    const core = join(dir, 'guest.core');
+    const qmp = await QmpClient.connect(g.qmp);
+    await qmp.execute('dump-guest-memory', { paging: false, protocol: `file:${core}` }, { timeoutMs: 60_000 });
+    qmp.close();
+    const live = await openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp });
+    const dump = openMemory(core);
+    try {
+      expect(dump.kind).toBe('elf-core');
+      const covers = (start: bigint, end: bigint): boolean => dump.ranges.some((r) => r.start <= start && r.start + r.length >= end);
+      expect(covers(0x100000n, 32n * MiB)).toBe(true);
+      expect(covers(HIGH, HIGH + 32n * MiB)).toBe(true);
+      for (const at of [0x100000n, HIGH + 0x1000n]) {
+        expect(dump.readPhysical(at, seed.length)).toEqual(seed);
+        expect(dump.readPhysical(at, seed.length)).toEqual(live.readPhysical(at, seed.length));
+      }
+    } finally {
+      dump.close();
+      live.close();
+    }
+  });
+
   it('memfd backend: the memfd is mapped (zero-copy when sealed), or read through the process when asked', async () => {
     const g = await startGuest('q35,memory-backend=mem', ['-object', 'memory-backend-memfd,id=mem,size=64M,share=on']);
     await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp }), (m) => {
