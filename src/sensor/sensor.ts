@@ -28,6 +28,8 @@ export interface VmOptions extends Omit<PipelineOptions, 'introspector'> {
   /** Host interface (bridge, tap) to capture this VM's traffic on; omit for file/ingest-only use. */
   iface?: string;
   capture?: LiveCaptureOptions;
+  /** close() also closes the introspector (default true; false when the caller keeps using it). */
+  closeIntrospector?: boolean;
 }
 
 export interface SensorOptions {
@@ -196,7 +198,7 @@ export class Sensor extends EventEmitter<SensorEventMap> {
       }
       vm.pipeline.close();
       vm.detector.close();
-      vm.options.introspector?.close();
+      if (vm.options.closeIntrospector !== false) vm.options.introspector?.close();
     }
     this.enforcer?.close();
     if (this.ownsStore) this.policyStore.close();

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { watch } from '../../src/cli/commands/watch.js';
+import { analyze } from '../../src/cli/commands/analyze.js';
 import type { SensorEvent } from '../../src/events/event.js';
 import { buildImage } from '../fixtures/windows/builder.js';
 import { cridex } from '../fixtures/windows/scenarios.js';
@@ -66,5 +67,26 @@ describe('sensor on a Windows XP image', () => {
     expect(ntp).toMatchObject({ type: 'connection.allowed', process: { pid: 1004 }, attribution: { outcome: 'inbound-to-listener' } });
     const unknown = events.find((e) => e.flow?.remote === '10.9.9.9')!;
     expect(unknown).toMatchObject({ process: null, attribution: { outcome: 'unattributed', reason: 'not-found-in-guest' } });
+  });
+
+  it('analyze --pcap: the same events beside the image report; guest address taken from the image', async () => {
+    const run = async (args: string[]): Promise<{ code: number; doc: { events: SensorEvent[]; connections: unknown[] } }> => {
+      const out: string[] = [];
+      vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
+      const code = await analyze.run(args);
+      vi.restoreAllMocks();
+      return { code, doc: JSON.parse(out.join('')) };
+    };
+    const plain = await run(['--memory', truth.path, '--pcap', pcap, '--json']);
+    expect(plain.code).toBe(0);
+    expect(plain.doc.connections).toHaveLength(1);
+    expect(plain.doc.events.map((e) => [e.type, e.process?.name ?? null, e.attribution.outcome])).toEqual([
+      ['connection.allowed', 'explorer.exe', 'attributed'],
+      ['connection.allowed', 'svchost.exe', 'inbound-to-listener'],
+      ['connection.allowed', null, 'unattributed'],
+    ]);
+    const judged = await run(['--memory', truth.path, '--pcap', pcap, '--rules', rules, '--json']);
+    expect(judged.code).toBe(1);
+    expect(judged.doc.events.filter((e) => e.type === 'process.parasitized').map((e) => e.process?.pid)).toEqual([1484]);
   });
 });

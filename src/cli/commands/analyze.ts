@@ -8,17 +8,27 @@ import { openIntrospector } from '../../introspect/open.js';
 import { WindowsIntrospector } from '../../introspect/windows/introspector.js';
 import type { GuestIntrospector, GuestProcess, Problem } from '../../introspect/types.js';
 import { UsageError, type Command } from '../command.js';
+import { createSensor } from '../../sensor/sensor.js';
+import type { SensorEvent } from '../../events/event.js';
+import { eventLine } from './watch.js';
 
 const USAGE = [
   'usage: parasight analyze --memory PATH [--profile FILE] [--dtb ADDR] [--kdbg ADDR] [--json]',
+  '                         [--pcap FILE [--rules FILE] [--guest-ip IP]... [--guest-mac MAC]...]',
   '',
   '  --memory PATH    guest physical memory: raw image (.raw/.vmem/.mem), ELF core, LiME, live RAM file',
   '  --profile FILE   structure profile (Volatility 3 ISF .json/.json.xz) instead of the built-in choice',
   '  --dtb ADDR       kernel page-table root (CR3, physical; hex with 0x or decimal) when known: skips the scan',
   '  --kdbg ADDR      Windows KDBG virtual address when known',
   '  --json           one JSON document instead of tables',
+  '  --pcap FILE      also run the VM sensor over this capture (pcap/pcapng) against the image: every connection',
+  '                   in it with its owner, as sensor events ("events" in the JSON document)',
+  '  --rules FILE     policy for --pcap (default: allow everything, so only ownership is reported)',
+  '  --guest-ip IP    the guest\'s address (repeatable); default: the local addresses of the image\'s sockets',
+  '  --guest-mac MAC  the guest\'s MAC (repeatable)',
   '',
-  'Exit codes: 0 report printed, 2 usage or input error (unreadable image, no supported kernel found).',
+  'Exit codes: 0 report printed, 1 the capture holds connections the policy denies, 2 usage or input error',
+  '(unreadable image, no supported kernel found).',
 ].join('\n');
 
 function address(text: string | undefined, flag: string): bigint | undefined {
@@ -145,16 +155,56 @@ function text(r: ReturnType<typeof report>): string {
   return out.join('\n') + '\n';
 }
 
+/** Runs the VM sensor over a capture with this guest's introspector; the events, in order. */
+async function capturedEvents(g: GuestIntrospector, pcap: string, rules: string | undefined, ips: string[] | undefined, macs: string[] | undefined): Promise<SensorEvent[]> {
+  let guestIps = ips ?? [];
+  if (guestIps.length === 0 && (macs ?? []).length === 0) {
+    // The guest's own addresses are the local addresses its sockets are bound to.
+    const local = [...g.connections().items.map((c) => c.localAddress), ...g.sockets().items.map((s) => s.localAddress)];
+    guestIps = [...new Set(local.filter((a) => !/^(0\.0\.0\.0|::|::1|127\..*|::ffff:127\..*)$/.test(a)))];
+    if (guestIps.length === 0) throw new UsageError('the image has no bound guest address: give --guest-ip or --guest-mac');
+  }
+  const sensor = createSensor({
+    policy: rules ?? { version: 1 },
+    watchPolicy: false,
+    emitAllowed: true,
+    vms: [{ name: pcap.replace(/^.*\//, ''), guest: { ips: guestIps, macs: macs ?? [] }, introspector: g, closeIntrospector: false }],
+  });
+  const events: SensorEvent[] = [];
+  sensor.on('event', (e) => events.push(e));
+  try {
+    await sensor.readPcap(pcap);
+    await sensor.settle();
+  } finally {
+    sensor.close();
+  }
+  return events;
+}
+
+function eventsText(events: SensorEvent[]): string {
+  return ['', `Connections in the capture (${events.length} events)`, ...events.map((e) => '  ' + eventLine(e)), ''].join('\n');
+}
+
 export const analyze: Command = {
   name: 'analyze',
   summary: 'one-shot report of a guest memory image: processes, connections and sockets with their owners',
   usage: USAGE,
   async run(argv) {
-    let values: { memory?: string; profile?: string; dtb?: string; kdbg?: string; json?: boolean };
+    let values: { memory?: string; profile?: string; dtb?: string; kdbg?: string; json?: boolean; pcap?: string; rules?: string; 'guest-ip'?: string[]; 'guest-mac'?: string[] };
     try {
       ({ values } = parseArgs({
         args: argv,
-        options: { memory: { type: 'string' }, profile: { type: 'string' }, dtb: { type: 'string' }, kdbg: { type: 'string' }, json: { type: 'boolean' } },
+        options: {
+          memory: { type: 'string' },
+          profile: { type: 'string' },
+          dtb: { type: 'string' },
+          kdbg: { type: 'string' },
+          json: { type: 'boolean' },
+          pcap: { type: 'string' },
+          rules: { type: 'string' },
+          'guest-ip': { type: 'string', multiple: true },
+          'guest-mac': { type: 'string', multiple: true },
+        },
         strict: true,
         allowPositionals: false,
       }));
@@ -162,6 +212,7 @@ export const analyze: Command = {
       throw new UsageError((e as Error).message);
     }
     if (!values.memory) throw new UsageError('--memory is required');
+    if (!values.pcap && (values.rules || values['guest-ip'] || values['guest-mac'])) throw new UsageError('--rules, --guest-ip and --guest-mac go with --pcap');
     const dtb = address(values.dtb, '--dtb');
     const kdbg = address(values.kdbg, '--kdbg');
     const mem = openMemory(values.memory);
@@ -173,8 +224,10 @@ export const analyze: Command = {
       });
       try {
         const r = report(g);
-        process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : text(r));
-        return 0;
+        const events = values.pcap ? await capturedEvents(g, values.pcap, values.rules, values['guest-ip'], values['guest-mac']) : undefined;
+        if (events) r.events = events;
+        process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : text(r) + (events ? eventsText(events) : ''));
+        return events?.some((e) => e.verdict === 'deny') ? 1 : 0;
       } finally {
         g.close();
       }
