@@ -3,6 +3,7 @@
  * capture file. NDJSON events when piped or --json, readable lines on a terminal. SIGHUP reloads the policy file.
  */
 import { createServer, type Server } from 'node:http';
+import { pino } from 'pino';
 import { UsageError, EXIT_FINDINGS, EXIT_OK, type Command } from '../command.js';
 import { parseArgs } from 'node:util';
 import { createSensor } from '../../sensor/sensor.js';
@@ -66,8 +67,11 @@ export const watch: Command = {
       if (json) ndjson.write(e);
       else process.stdout.write(eventLine(e) + '\n');
     });
-    sensor.on('error', (e) => process.stderr.write(`parasight watch: ${e.message}\n`));
-    sensor.on('policy-reloaded', (g) => process.stderr.write(`parasight watch: policy reloaded (generation ${g})\n`));
+    // Operational logs: JSON lines on stderr (events go to stdout).
+    const log = pino({ name: 'parasight-watch', base: undefined }, process.stderr);
+    sensor.on('error', (e) => log.error({ err: e.message }, 'policy reload failed; the previous policy stays'));
+    sensor.on('policy-reloaded', (g) => log.info({ generation: g }, 'policy reloaded'));
+    log.info({ vm: src.vm.name, iface: src.vm.iface ?? null, pcap: src.pcap ?? null, enforce: v.enforce === true, introspector: src.introspector ? 'yes' : 'none' }, 'watching');
     let server: Server | undefined;
     if (metricsPort !== undefined) {
       server = createServer((req, res) => {
@@ -104,10 +108,18 @@ export const watch: Command = {
       sensor.close();
       server?.close();
       const vm = m.vms[0]!;
-      const drops = vm.capture ? `, ${vm.capture.dropped} dropped by the kernel` : '';
-      process.stderr.write(
-        `parasight watch: ${vm.decode.frames} packets (${vm.decode.malformed} malformed${drops}), ${vm.flows.created} flows, ` +
-          `attribution ${JSON.stringify(vm.attribution.outcomes)}, ${m.events.emitted} events\n`,
+      log.info(
+        {
+          packets: vm.decode.frames,
+          malformed: vm.decode.malformed,
+          captureDropped: vm.capture?.dropped ?? null,
+          flows: vm.flows.created,
+          attribution: vm.attribution.outcomes,
+          events: m.events.emitted,
+          eventsDropped: m.events.dropped,
+          enforcement: m.enforcement ?? null,
+        },
+        `${vm.decode.frames} packets (${vm.decode.malformed} malformed), ${vm.flows.created} flows, ${m.events.emitted} events`,
       );
     }
     return findings > 0 ? EXIT_FINDINGS : EXIT_OK;
