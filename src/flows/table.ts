@@ -53,7 +53,7 @@ export const DEFAULT_TIMEOUTS: FlowTimeouts = {
 export type RemoveReason = 'idle' | 'evicted' | 'cleared';
 
 export interface FlowTableOptions {
-  /** Hard cap on live flows (memory ceiling: ~110 bytes per flow). */
+  /** Hard cap on live flows (memory ceiling: ~130 bytes per flow, allocated up front). */
   maxFlows?: number;
   /** Idle timeouts in ms. */
   timeouts?: Partial<FlowTimeouts>;
