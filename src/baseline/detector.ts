@@ -3,9 +3,10 @@
  * Host mode by default; pass a GuestMapSource to check a VM's processes from outside.
  */
 import { collect, fileUses, noFileAccess, sourceProbe, type FileProbe } from './collect.js';
-import { buildRecord, compare, mergeRecords } from './compare.js';
+import { ParasightError } from '../errors.js';
+import { buildRecord, compare, mergeRecords, snapshotFeature } from './compare.js';
 import { HashCache, loadDigest, sha256File, type Digest } from './digest.js';
-import { comparisonEvents, recordedEvent, type BaselineEvent } from './events.js';
+import { comparisonEvents, recordedEvent, unknownEvent, type BaselineEvent } from './events.js';
 import { HostMapSource } from './host.js';
 import type { MapSource, TargetSpec } from './source.js';
 import type { BaselineStore, StoredBaseline } from './store.js';
@@ -77,6 +78,9 @@ export class BaselineDetector {
   record(target: TargetSpec, run: RunOptions & { policy?: Partial<BaselinePolicy>; merge?: boolean } = {}): RecordResult[] {
     const probe = this.probe();
     return this.collect(target, run).map((snapshot) => {
+      if (snapshot.processes.length === 0) {
+        throw new ParasightError(`cannot record ${snapshot.app}: ${unreadable(snapshot)}`, { code: 'UNSUPPORTED', source: snapshot.origin });
+      }
       let rec = buildRecord(snapshot, { digest: this.digest, probe, hashFiles: this.hashFiles }, { ...defaultPolicy, ...run.policy });
       const older = run.merge ? this.opts.store.current(rec.feature)?.record : undefined;
       if (older) rec = mergeRecords(older, { ...rec, policy: run.policy?.anonExec !== undefined ? rec.policy : older.policy }, this.digest);
@@ -90,6 +94,11 @@ export class BaselineDetector {
   }
 
   checkSnapshot(snapshot: Snapshot): CheckResult {
+    // No map at all is "cannot tell", never "every file is missing".
+    if (snapshot.processes.length === 0) {
+      const comparison = { baseline: undefined, current: snapshotFeature(snapshot, this.digest), samePaths: false, findings: [], risk: 'none' as const };
+      return { snapshot, comparison, events: [unknownEvent(snapshot, `no memory map could be read: ${unreadable(snapshot)}`)] };
+    }
     const probe = this.probe();
     const key = {
       app: snapshot.app,
@@ -131,4 +140,9 @@ export class BaselineDetector {
       }
     }
   }
+}
+
+function unreadable(s: Snapshot): string {
+  const first = s.problems.slice(0, 3).map((p) => p.message);
+  return first.length > 0 ? first.join('; ') : 'no process had a readable memory map';
 }

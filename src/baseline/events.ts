@@ -119,6 +119,12 @@ export function comparisonEvents(s: Snapshot, c: Comparison): BaselineEvent[] {
   return out;
 }
 
+/** The app could not be judged (no baseline, or no readable memory map): verdict "unknown". */
+export function unknownEvent(s: Snapshot, reason: string): BaselineEvent {
+  return { ...base(s, 'baseline.unknown', s.processes[0]?.pid), verdict: 'unknown', risk: 'none', rule: null, reason,
+    evidence: [keyEvidence(s, undefined)] };
+}
+
 export function recordedEvent(s: Snapshot, how: 'record' | 'tofu', revision: number, featureHash: string): BaselineEvent {
   return {
     ...base(s, 'baseline.recorded', s.processes[0]?.pid),
