@@ -87,9 +87,8 @@ export class DecodedPacket {
     this.vlan = -1;
     this.vlanDepth = 0;
     this.etherType = 0;
+    // src/dst are not cleared: every IP decoder writes all four words, and they are meaningless when family is 0.
     this.family = 0;
-    this.src.fill(0);
-    this.dst.fill(0);
     this.proto = 0;
     this.hasPorts = false;
     this.sport = this.dport = this.tcpFlags = 0;
