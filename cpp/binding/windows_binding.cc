@@ -303,6 +303,7 @@ Napi::Value Tcpip(const Napi::CallbackInfo& info) {
       x.tcbSize = toU32(r.Get("tcbSize"), "tcbSize");
       x.addrObjTable = toU32(r.Get("addrObjTable"), "addrObjTable");
       x.addrObjTableSize = toU32(r.Get("addrObjTableSize"), "addrObjTableSize");
+      x.exact = r.Get("exact").ToBoolean();
       known.push_back(x);
     }
   }

@@ -46,6 +46,9 @@ struct TcpipLayout {
 struct TcpipRvas {
   std::string name;
   uint32_t tcbTable = 0, tcbSize = 0, addrObjTable = 0, addrObjTableSize = 0;
+  // The set published for exactly this driver build: an empty table is believed. Sets of other builds must
+  // lead to at least one object (random data in .data can look like an empty table).
+  bool exact = false;
 };
 
 }  // namespace parasight::windows

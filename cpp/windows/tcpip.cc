@@ -197,7 +197,7 @@ bool tryRvas(AddressSpace& as, Tables& t, uint64_t base, const TcpipRvas& r, Kin
   *absurd = count > lim.maxBuckets;
   // Trusted count: the whole array must check out. Absurd count: keep the plausible run, if it has objects.
   if (!*absurd && n < probe) return false;
-  if (*absurd && live == 0) return false;
+  if ((*absurd || !r.exact) && live == 0) return false;
   loc->found = true;
   loc->how = "rva:" + r.name;
   loc->variable = var;

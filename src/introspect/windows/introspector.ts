@@ -344,7 +344,14 @@ export class WindowsIntrospector implements GuestIntrospector {
     const layoutKey = JSON.stringify(this.#tcpipBuild?.types);
     this.#knownRvas = ordered
       .filter((b) => b.rvas !== null && JSON.stringify(b.types) === layoutKey)
-      .map((b) => ({ name: b.fileVersion ?? b.key, tcbTable: b.rvas!._TCBTable, tcbSize: b.rvas!._MaxHashTableSize, addrObjTable: b.rvas!._AddrObjTable, addrObjTableSize: b.rvas!._AddrObjTableSize }));
+      .map((b) => ({
+        name: b.fileVersion ?? b.key,
+        tcbTable: b.rvas!._TCBTable,
+        tcbSize: b.rvas!._MaxHashTableSize,
+        addrObjTable: b.rvas!._AddrObjTable,
+        addrObjTableSize: b.rvas!._AddrObjTableSize,
+        exact: b === exact,
+      }));
   }
 
   // Once a scan found both tables with their count variables, later refreshes go straight to them.
@@ -358,6 +365,7 @@ export class WindowsIntrospector implements GuestIntrospector {
       tcbSize: Number(tcb.countVariable - base),
       addrObjTable: Number(addr.variable - base),
       addrObjTableSize: Number(addr.countVariable - base),
+      exact: true,
     });
   }
 }

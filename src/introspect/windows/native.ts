@@ -99,6 +99,8 @@ export interface NativeRvaSet {
   tcbSize: number;
   addrObjTable: number;
   addrObjTableSize: number;
+  /** Published for exactly this driver build (an empty table is then believed). */
+  exact?: boolean;
 }
 
 export interface NativeProcess {

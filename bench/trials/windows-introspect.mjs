@@ -1,0 +1,179 @@
+// Windows XP guest introspection on a generated 512 MiB XP SP3 PAE image (cridex-shaped, plus 40 processes, 400
+// connections and 200 sockets), each figure beside a plain read() of the same image measured in the same run:
+//   - read(): the whole image through a reused 1 MiB buffer (the I/O-speed reference)
+//   - full physical scan: the dispatcher-header scan over a 512 MiB image holding no kernel (worst case)
+//   - cold open: new memory mapping + kernel discovery + profile + modules + tcpip.sys location + first walk
+//   - full walk: processes + every connection and socket (what a lookup miss costs)
+//   - warm lookupConnection p50/p99, hits answered from the snapshot
+// Run alone (`node bench/trials/windows-introspect.mjs`, needs `npm run build:ts` and the addon) or through the
+// bench runner. The fixture builder (TypeScript, under test/) is transpiled into build/bench first.
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const TRIAL = 'windows-introspect';
+const benchRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+const packageRoot = dirname(benchRoot);
+const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes('--quick');
+const scratch = process.env.PARASIGHT_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : '/tmp');
+const RUNS = quick ? 1 : 7;
+const MIB = quick ? 128 : 512;
+
+const ps = await import(join(packageRoot, 'dist', 'index.js'));
+
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+function addRow(name, samplesNs, { reference = false, bytes, items, vs, note } = {}) {
+  const s = [...samplesNs].sort((a, b) => a - b);
+  const p50 = pct(s, 50);
+  const r = { trial: TRIAL, name, reference, samples: s.length, p50Ns: p50, p99Ns: pct(s, 99), perItemNs: items ? p50 / items : undefined, bytesPerSecond: bytes ? bytes / (p50 * 1e-9) : undefined, bytes, items, vs, note };
+  process.stdout.write(`PARASIGHT_BENCH_ROW ${JSON.stringify(r)}\n`);
+  process.stderr.write(`${name}: p50 ${(p50 / 1e6).toFixed(3)} ms, p99 ${(pct(s, 99) / 1e6).toFixed(3)} ms${items ? `, ${(p50 / items).toFixed(0)} ns/item` : ''}\n`);
+}
+function time(fn) {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0);
+}
+
+// ---- fixture builder: transpile test/fixtures/windows/*.ts to ESM once
+async function loadBuilder() {
+  const ts = createRequire(import.meta.url)('typescript');
+  const src = join(packageRoot, 'test', 'fixtures', 'windows');
+  const out = join(packageRoot, 'build', 'bench', 'windows-fixture');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
+  for (const f of readdirSync(src).filter((x) => x.endsWith('.ts'))) {
+    const js = ts.transpileModule(readFileSync(join(src, f), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } });
+    writeFileSync(join(out, f.replace(/\.ts$/, '.js')), js.outputText);
+  }
+  const builder = await import(pathToFileURL(join(out, 'builder.js')).href);
+  const scenarios = await import(pathToFileURL(join(out, 'scenarios.js')).href);
+  return { ...builder, ...scenarios };
+}
+const { buildImage, cridex } = await loadBuilder();
+
+const workDir = mkdtempSync(join(scratch, 'parasight-bench-win-'));
+const image = join(workDir, 'xp-sp3-pae.raw');
+const noKernel = join(workDir, 'no-kernel.raw');
+const extraProcs = Array.from({ length: 40 }, (_, i) => ({ name: `app${i}.exe`, pid: 2000 + 4 * i, ppid: 1484, created: '2012-07-22T02:44:50Z' }));
+const base = cridex();
+const truth = buildImage(
+  cridex({
+    memoryMiB: MIB,
+    noise: 1,
+    processes: [...base.processes, ...extraProcs],
+    connections: [
+      ...base.connections,
+      ...Array.from({ length: 400 }, (_, i) => ({ localAddress: '172.16.112.128', localPort: 1100 + i, remoteAddress: `10.${i >> 8}.${i & 255}.7`, remotePort: 443, pid: 2000 + 4 * (i % 40) })),
+    ],
+    sockets: [
+      ...base.sockets,
+      ...Array.from({ length: 200 }, (_, i) => ({ pid: 2000 + 4 * (i % 40), port: 1100 + i, proto: 6, address: '0.0.0.0', created: '2012-07-22T02:44:51Z' })),
+    ],
+  }),
+  image,
+);
+// Same size, noise only: no dispatcher header survives the filter, so discovery scans every byte.
+{
+  const fd = openSync(noKernel, 'w');
+  const buf = Buffer.alloc(1 << 20);
+  for (let off = 0; off < MIB << 20; off += buf.length) {
+    for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE((Math.imul(off + i, 2654435761) ^ 0x5bd1e995) >>> 0, i);
+    writeSync(fd, buf, 0, buf.length, off);
+  }
+  closeSync(fd);
+}
+const bytes = MIB << 20;
+
+try {
+  // ---- reference: read() the whole image into a reused buffer
+  {
+    const buf = Buffer.alloc(1 << 20);
+    const samples = [];
+    for (let r = 0; r < RUNS; r++) {
+      samples.push(
+        time(() => {
+          const fd = openSync(image, 'r');
+          let sum = 0;
+          for (let off = 0; off < bytes; off += buf.length) sum += readSync(fd, buf, 0, buf.length, off);
+          closeSync(fd);
+          if (sum !== bytes) throw new Error('short read');
+        }),
+      );
+    }
+    addRow(`read() ${MIB} MiB image, 1 MiB reused buffer`, samples, { reference: true, bytes });
+  }
+
+  // ---- worst case: a full scan that finds nothing
+  {
+    const samples = [];
+    for (let r = 0; r < RUNS; r++) {
+      samples.push(
+        time(() => {
+          const mem = ps.openMemory(noKernel);
+          try {
+            ps.WindowsIntrospector.open(mem);
+            throw new Error('found a kernel in noise');
+          } catch (e) {
+            if (e.code !== 'NOT_FOUND') throw e;
+          } finally {
+            mem.close();
+          }
+        }),
+      );
+    }
+    addRow(`discovery scanning all ${MIB} MiB (no kernel; open + scan + give up)`, samples, { bytes, note: 'worst case: every byte scanned' });
+  }
+
+  // ---- cold open on the XP image
+  let w;
+  let mem;
+  {
+    const samples = [];
+    for (let r = 0; r < RUNS; r++) {
+      samples.push(
+        time(() => {
+          const m = ps.openMemory(image);
+          const x = ps.WindowsIntrospector.open(m);
+          if (x.info().dtb !== truth.dtb || x.connections().items.length !== truth.connections.length) throw new Error(`wrong result: dtb ${x.info().dtb} vs ${truth.dtb}, ${x.connections().items.length} vs ${truth.connections.length} connections; ${JSON.stringify(x.connections().problems)} ${JSON.stringify(x.tcpip, (k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`);
+          x.close();
+          m.close();
+        }),
+      );
+    }
+    addRow(`cold open: map + discover + modules + tcpip + first walk (${MIB} MiB XP SP3 PAE)`, samples, { bytes });
+    mem = ps.openMemory(image);
+    w = ps.WindowsIntrospector.open(mem);
+  }
+
+  // ---- full walk (refresh)
+  {
+    const samples = [];
+    for (let r = 0; r < RUNS * 5; r++) samples.push(time(() => w.refresh()));
+    const items = truth.processes.length + truth.connections.length + truth.sockets.length;
+    addRow(`full walk: ${truth.processes.length} processes + ${truth.connections.length} connections + ${truth.sockets.length} sockets`, samples, { items });
+  }
+
+  // ---- warm lookups
+  {
+    const tuples = truth.connections.map((c) => ({ proto: 'tcp', family: 4, localAddress: c.localAddress, localPort: c.localPort, remoteAddress: c.remoteAddress, remotePort: c.remotePort }));
+    for (const t of tuples) if (!w.lookupConnection(t)) throw new Error('lookup miss');
+    const samples = [];
+    const n = quick ? 20_000 : 200_000;
+    for (let i = 0; i < n; i++) {
+      const t = tuples[i % tuples.length];
+      const t0 = process.hrtime.bigint();
+      const o = w.lookupConnection(t);
+      samples.push(Number(process.hrtime.bigint() - t0));
+      if (o === undefined || o.answeredFrom !== 'snapshot') throw new Error('lookup miss');
+    }
+    addRow('warm lookupConnection (hit, from snapshot)', samples, { items: 1, note: 'includes ~50 ns of hrtime overhead' });
+  }
+  w.close();
+  mem.close();
+} finally {
+  rmSync(workDir, { recursive: true, force: true });
+}
