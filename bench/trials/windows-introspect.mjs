@@ -17,7 +17,7 @@ const benchRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const packageRoot = dirname(benchRoot);
 const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const scratch = process.env.PARASIGHT_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : '/tmp');
-const RUNS = quick ? 1 : 7;
+const RUNS = quick ? 3 : 7;
 const MIB = quick ? 128 : 512;
 
 const ps = await import(join(packageRoot, 'dist', 'index.js'));

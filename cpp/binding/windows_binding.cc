@@ -304,6 +304,8 @@ Napi::Value Tcpip(const Napi::CallbackInfo& info) {
       x.addrObjTable = toU32(r.Get("addrObjTable"), "addrObjTable");
       x.addrObjTableSize = toU32(r.Get("addrObjTableSize"), "addrObjTableSize");
       x.exact = r.Get("exact").ToBoolean();
+      x.tcbCount = u32Of(r, "tcbCount", 0);
+      x.addrObjCount = u32Of(r, "addrObjCount", 0);
       known.push_back(x);
     }
   }

@@ -44,6 +44,10 @@ class PhysicalMemory {
     return nullptr;
   }
 
+  // One large sequential read for whole-memory scans. File-backed sources override it with pread(): a one-pass
+  // scan then runs at read() speed instead of paying the first-touch cost of every page of a fresh mapping.
+  virtual size_t readBulk(uint64_t pa, void* dst, size_t len, Error* err) { return read(pa, dst, len, err); }
+
   // Batched fixed-size reads (the primitive for walkers): reads `count` items of `itemSize` bytes at addrs[i]
   // into out + i * itemSize; ok[i] = 1 on success, 0 on failure (the item's bytes are zeroed).
   // Sources with a per-call cost (process_vm_readv) override this to batch syscalls.

@@ -71,6 +71,33 @@ size_t SegmentedFileMemory::read(uint64_t pa, void* dst, size_t len, Error* err)
   return done;
 }
 
+size_t SegmentedFileMemory::readBulk(uint64_t pa, void* dst, size_t len, Error* err) {
+  auto* out = static_cast<uint8_t*>(dst);
+  size_t done = 0;
+  while (done < len) {
+    uint64_t at = pa + done;
+    long idx = findRange(at);
+    if (idx < 0) {
+      if (err) *err = missing(at);
+      return done;
+    }
+    const FileSegment& s = segments_[static_cast<size_t>(idx)];
+    uint64_t within = at - s.physStart;
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(len - done, s.length - within));
+    ssize_t got = pread(file_->fd(), out + done, chunk, static_cast<off_t>(s.fileOffset + within));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      if (err) {
+        *err = got == 0 ? Error::make(Errc::kSourceGone, at, file_->path() + ": file ended at physical " + hex(at) + " (shrank?)")
+                        : Error::make(Errc::kIo, at, file_->path() + ": read failed: " + std::strerror(errno));
+      }
+      return done;
+    }
+    done += static_cast<size_t>(got);
+  }
+  return done;
+}
+
 const uint8_t* SegmentedFileMemory::direct(uint64_t pa, size_t len) const {
   if (!stable_) return nullptr;
   long idx = findRange(pa);

@@ -27,6 +27,7 @@ class SegmentedFileMemory : public PhysicalMemory {
   const char* kind() const override { return kind_; }
   std::string origin() const override { return file_->path(); }
   size_t read(uint64_t pa, void* dst, size_t len, Error* err) override;
+  size_t readBulk(uint64_t pa, void* dst, size_t len, Error* err) override;
   const uint8_t* direct(uint64_t pa, size_t len) const override;
   // Data regions of the file (SEEK_DATA/SEEK_HOLE): on tmpfs and memfd these are the pages the guest has touched.
   bool residentRanges(uint64_t pa, uint64_t len, std::vector<PhysRange>* out, Error* err) override;

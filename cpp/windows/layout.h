@@ -49,6 +49,8 @@ struct TcpipRvas {
   // The set published for exactly this driver build: an empty table is believed. Sets of other builds must
   // lead to at least one object (random data in .data can look like an empty table).
   bool exact = false;
+  // Bucket counts to use instead of reading the count variables (a scan inferred them; 0 = read the variable).
+  uint32_t tcbCount = 0, addrObjCount = 0;
 };
 
 }  // namespace parasight::windows

@@ -187,9 +187,10 @@ bool tryRvas(AddressSpace& as, Tables& t, uint64_t base, const TcpipRvas& r, Kin
   uint64_t var = base + (k == Kind::kTcb ? r.tcbTable : r.addrObjTable);
   uint64_t countVar = base + (k == Kind::kTcb ? r.tcbSize : r.addrObjTableSize);
   uint64_t table = 0;
-  uint32_t count = 0;
+  uint32_t count = k == Kind::kTcb ? r.tcbCount : r.addrObjCount;
   Error err;
-  if (!as.readPointer(var, &table, &err) || !as.readU32(countVar, &count, &err)) return false;
+  if (count != 0) countVar = 0;
+  if (!as.readPointer(var, &table, &err) || (countVar != 0 && !as.readU32(countVar, &count, &err))) return false;
   if (count == 0 || !kernelVa(table)) return false;
   uint32_t live = 0;
   uint32_t probe = std::min(count, lim.maxBuckets);

@@ -29,7 +29,7 @@ import type {
   WithProblems,
 } from '../types.js';
 import { discoveryCandidate, kdbgLayout, moduleLayout, processLayout, tcpipLayout } from './layouts.js';
-import type { NativeDiscovery, NativeModule, NativeProcessLayout, NativeRvaSet, NativeWindows } from './native.js';
+import type { NativeDiscovery, NativeModule, NativeProcessLayout, NativeRvaSet, NativeTableLocation, NativeWindows } from './native.js';
 import { ConnectionIndex } from './index-table.js';
 
 export interface WindowsIntrospectorOptions {
@@ -354,18 +354,22 @@ export class WindowsIntrospector implements GuestIntrospector {
       }));
   }
 
-  // Once a scan found both tables with their count variables, later refreshes go straight to them.
-  #rememberScan(tcb: { found: boolean; how: string; variable: bigint; countVariable: bigint }, addr: typeof tcb): void {
+  // Once a scan found the tables, later refreshes go straight to the variables it found (with the bucket count it
+  // inferred when the count variable itself was not identified).
+  #rememberScan(tcb: NativeTableLocation, addr: NativeTableLocation): void {
     const base = this.#tcpip.module?.base;
-    if (base === undefined || (tcb.how !== 'scan' && addr.how !== 'scan') || !tcb.found || !addr.found || tcb.countVariable === 0n || addr.countVariable === 0n) return;
+    if (base === undefined || (tcb.how !== 'scan' && addr.how !== 'scan') || !tcb.found || !addr.found) return;
     if (this.#knownRvas.some((r) => r.name === 'scanned')) return;
+    const rva = (v: bigint): number => (v === 0n ? 0 : Number(v - base));
     this.#knownRvas.unshift({
       name: 'scanned',
-      tcbTable: Number(tcb.variable - base),
-      tcbSize: Number(tcb.countVariable - base),
-      addrObjTable: Number(addr.variable - base),
-      addrObjTableSize: Number(addr.countVariable - base),
+      tcbTable: rva(tcb.variable),
+      tcbSize: rva(tcb.countVariable),
+      addrObjTable: rva(addr.variable),
+      addrObjTableSize: rva(addr.countVariable),
       exact: true,
+      tcbCount: tcb.countVariable === 0n ? tcb.count : 0,
+      addrObjCount: addr.countVariable === 0n ? addr.count : 0,
     });
   }
 }

@@ -101,6 +101,9 @@ export interface NativeRvaSet {
   addrObjTableSize: number;
   /** Published for exactly this driver build (an empty table is then believed). */
   exact?: boolean;
+  /** Bucket counts to use instead of reading the count variables (inferred by a scan). */
+  tcbCount?: number;
+  addrObjCount?: number;
 }
 
 export interface NativeProcess {
