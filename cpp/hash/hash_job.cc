@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "hash/pipelined_read.h"
+
 namespace parasight {
 
 namespace {
@@ -68,9 +70,22 @@ HashFile::~HashFile() {
 bool HashFile::hash(HashAlgorithm algorithm, uint64_t seed, const HashControl& control, HashValue* out,
                     uint64_t* bytes, Error* err) {
   Hasher hasher(algorithm, seed);
-  uint8_t* buf = threadHashBuffer();
   ProgressTicker ticker(control);
   uint64_t done = 0;
+  // Big files (and those of unknown size: pipes, /proc): read on a helper thread while this one hashes.
+  if (size_ == 0 || size_ >= kPipelineMin) {
+    auto consume = [&](const uint8_t* data, size_t n) {
+      hasher.update(data, n);
+      done += n;
+      ticker.tick(done);
+    };
+    uint64_t got = 0;
+    if (!pipelinedRead(fd_, consume, control.cancel, &got, path_, err)) return false;
+    *out = hasher.digest();
+    *bytes = got;
+    return true;
+  }
+  uint8_t* buf = threadHashBuffer();
   for (;;) {
     if (cancelled(control, done, err)) return false;
     ssize_t n = ::read(fd_, buf, kHashBufferSize);

@@ -22,6 +22,8 @@ struct HashControl {
 // An open file to hash: opened (and sized) on the caller's thread, hashed wherever. Closes its fd.
 class HashFile {
  public:
+  // From this size on, reading and hashing overlap on two threads.
+  static constexpr uint64_t kPipelineMin = 4u << 20;
   static std::unique_ptr<HashFile> open(const std::string& path, Error* err);
   ~HashFile();
   HashFile(const HashFile&) = delete;

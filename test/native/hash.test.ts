@@ -114,7 +114,8 @@ describe('hashFile', () => {
   const algorithms: HashAlgorithm[] = ['xxh3-64', 'xxh3-128', 'xxh64'];
 
   it.each(algorithms)('%s of small and big files equals the hash of their bytes', async (algorithm) => {
-    for (const size of [0, 1, 4095, 1 << 20, (3 << 20) + 17]) {
+    // 9 MiB + 5 takes the two-thread (read while hashing) path.
+    for (const size of [0, 1, 4095, 1 << 20, (3 << 20) + 17, (9 << 20) + 5]) {
       const bytes = pattern(size + 1, size);
       const path = join(dir, `f-${algorithm}-${size}`);
       writeFileSync(path, bytes);
