@@ -46,6 +46,9 @@ export interface RecordQueueOptions {
 
 export class RecordQueue {
   private readonly records = new Map<number, ConnectionRecord>();
+  /** Ended records in end order (a FIFO), so expiry touches only what expires, not every record. */
+  private endedIds: number[] = [];
+  private endedHead = 0;
   private readonly max: number;
   private readonly linger: number;
   evicted = 0;
@@ -80,6 +83,7 @@ export class RecordQueue {
       r.flow = -1;
       r.lastSeen = lastSeen;
       r.endedAt = now;
+      this.endedIds.push(flowId);
     }
     return r;
   }
@@ -87,11 +91,21 @@ export class RecordQueue {
   /** Removes records whose flow ended more than `lingerMs` ago. */
   expire(now: number): number {
     let n = 0;
-    for (const [k, r] of this.records) {
-      if (r.endedAt !== undefined && now - r.endedAt > this.linger) {
-        this.records.delete(k);
+    const ids = this.endedIds;
+    while (this.endedHead < ids.length) {
+      const id = ids[this.endedHead]!;
+      const r = this.records.get(id);
+      // Gone already (evicted at the cap): skip. Ended times only grow along the FIFO, so stop at the first live one.
+      if (r && r.endedAt !== undefined) {
+        if (now - r.endedAt <= this.linger) break;
+        this.records.delete(id);
         n++;
       }
+      this.endedHead++;
+    }
+    if (this.endedHead > 4096 && this.endedHead * 2 > ids.length) {
+      this.endedIds = ids.slice(this.endedHead);
+      this.endedHead = 0;
     }
     return n;
   }

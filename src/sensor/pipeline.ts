@@ -45,6 +45,7 @@ export class VmPipeline {
   /** Packets of flows whose cached verdict is deny. */
   deniedPackets = 0;
   private lastExpire = 0;
+  private lastRecordExpire = 0;
   private sinceExpire = 0;
 
   constructor(
@@ -86,7 +87,11 @@ export class VmPipeline {
     this.sinceExpire = 0;
     this.lastExpire = now;
     this.table.expire(now);
-    this.records.expire(Date.now());
+    const wall = Date.now();
+    if (wall - this.lastRecordExpire >= 1000) {
+      this.lastRecordExpire = wall;
+      this.records.expire(wall);
+    }
   }
 
   private newFlow(f: number, ts: number): void {
