@@ -8,9 +8,9 @@
 //   npm run bench -- --quick            short runs, for a smoke test
 //   npm run bench -- --no-build         skip the TypeScript/native build step
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchRoot, packageRoot, scratchDir } from './lib/harness.mjs';
+import { benchRoot, packageRoot, scratchRoot } from './lib/harness.mjs';
 import { formatTable } from './lib/table.mjs';
 
 const args = process.argv.slice(2);
@@ -41,6 +41,8 @@ if (trials.length === 0) {
   process.exit(2);
 }
 
+// Generated inputs go to a directory of this run only (several runs may share the machine), removed at the end.
+const scratch = mkdtempSync(join(scratchRoot, 'parasight-benchrun-'));
 const rows = [];
 let failed = 0;
 for (const file of trials) {
@@ -49,7 +51,7 @@ for (const file of trials) {
     cwd: packageRoot,
     encoding: 'utf8',
     maxBuffer: 64 << 20,
-    env: { ...process.env, PARASIGHT_BENCH_QUICK: quick ? '1' : '0' },
+    env: { ...process.env, PARASIGHT_BENCH_QUICK: quick ? '1' : '0', PARASIGHT_BENCH_DIR: scratch },
   });
   for (const line of r.stdout.split('\n')) {
     if (line.startsWith('PARASIGHT_BENCH_ROW ')) rows.push(JSON.parse(line.slice('PARASIGHT_BENCH_ROW '.length)));
@@ -60,8 +62,7 @@ for (const file of trials) {
   }
 }
 
-// Generated inputs live in the scratch directory only for the run.
-for (const f of readdirSync(scratchDir)) if (f.startsWith('parasight-bench-')) rmSync(join(scratchDir, f), { force: true });
+rmSync(scratch, { recursive: true, force: true });
 
 console.log(formatTable(rows));
 const resultsDir = join(benchRoot, 'results');

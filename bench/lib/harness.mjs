@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 
 export const benchRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 export const packageRoot = dirname(benchRoot);
-/** Scratch directory for generated images and files (tmpfs when available: page-cache speed, no disk noise). */
-export const scratchDir = process.env.PARASIGHT_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : '/tmp');
+/** Where the runner makes its per-run scratch directory (tmpfs when available: page-cache speed, no disk noise). */
+export const scratchRoot = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
+/** Scratch directory for generated images and files: the runner's per-run directory (removed after the run). */
+export const scratchDir = process.env.PARASIGHT_BENCH_DIR ?? scratchRoot;
 /** `--quick` on the runner: shorter runs, smaller inputs (for a smoke test, not for numbers). */
 export const quick = process.env.PARASIGHT_BENCH_QUICK === '1';
 
