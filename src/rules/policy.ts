@@ -212,8 +212,22 @@ export class Policy {
     }));
   }
 
+  /** Process name/path → policy, memoised: the policy is immutable and a guest runs few distinct programs. */
+  private readonly memo = new Map<string, CompiledPolicy>();
+
   /** The first process entry matching name and/or path (both must match when both are given), else the default. */
   policyFor(name: string, path: string | undefined): CompiledPolicy {
+    const key = path === undefined ? name : `${name}\0${path}`;
+    let hit = this.memo.get(key);
+    if (hit === undefined) {
+      hit = this.findPolicy(name, path);
+      if (this.memo.size >= 4096) this.memo.clear();
+      this.memo.set(key, hit);
+    }
+    return hit;
+  }
+
+  private findPolicy(name: string, path: string | undefined): CompiledPolicy {
     for (const p of this.processes) {
       if (p.name !== undefined && !nameMatches(p.name, name)) continue;
       if (p.path !== undefined && !pathMatches(p.path, path)) continue;
