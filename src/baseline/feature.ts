@@ -20,7 +20,7 @@
  * over the path lines alone.
  */
 import type { Digest } from './digest.js';
-import type { FeatureValue, ProcessMap } from './types.js';
+import type { FeatureValue, MapEntry, ProcessMap } from './types.js';
 
 export const FEATURE_VERSION = 'parasight-feature/1';
 
@@ -28,10 +28,25 @@ function esc(s: string): string {
   return s.indexOf('\\') < 0 && s.indexOf('\n') < 0 ? s : s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
+// Per entries array (shared while a process's maps text is unchanged): its sorted list names.
+const listMemo = new WeakMap<readonly MapEntry[], string[]>();
+
+function namesOf(entries: readonly MapEntry[]): string[] {
+  let names = listMemo.get(entries);
+  if (!names) {
+    const seen = new Set<string>();
+    for (const e of entries) if (e.listName !== '') seen.add(e.listName);
+    names = [...seen].sort();
+    listMemo.set(entries, names);
+  }
+  return names;
+}
+
 /** Sorted, de-duplicated list names of all mappings of all processes. */
 export function pathList(processes: readonly ProcessMap[]): string[] {
+  if (processes.length === 1) return [...namesOf(processes[0]!.entries)];
   const seen = new Set<string>();
-  for (const p of processes) for (const e of p.entries) if (e.listName !== '') seen.add(e.listName);
+  for (const p of processes) for (const n of namesOf(p.entries)) seen.add(n);
   return [...seen].sort();
 }
 

@@ -75,8 +75,12 @@ function resolve(path: string): string {
   }
 }
 
+/** Parsed maps kept per pid: a process whose maps text did not change is not parsed again (watch, repeated checks). */
+const MAX_REMEMBERED = 1024;
+
 export class HostMapSource implements MapSource {
   readonly origin = 'host';
+  private readonly lastMaps = new Map<number, { text: string; parsed: ReturnType<typeof parseMaps> }>();
 
   environment() {
     return hostEnvironment();
@@ -110,7 +114,15 @@ export class HostMapSource implements MapSource {
     const problems: Problem[] = [];
     let entries: MapEntry[] = [];
     try {
-      const parsed = parseMaps(readFileSync(`/proc/${ref.pid}/maps`, 'utf8'));
+      const text = readFileSync(`/proc/${ref.pid}/maps`, 'utf8');
+      const last = this.lastMaps.get(ref.pid);
+      // Same text, same mappings: the parsed entries are never modified downstream, so they can be shared.
+      const parsed = last?.text === text ? last.parsed : parseMaps(text);
+      if (last?.text !== text) {
+        this.lastMaps.delete(ref.pid);
+        if (this.lastMaps.size >= MAX_REMEMBERED) this.lastMaps.delete(this.lastMaps.keys().next().value!);
+        this.lastMaps.set(ref.pid, { text, parsed });
+      }
       entries = parsed.entries;
       for (const line of parsed.bad.slice(0, 5)) {
         problems.push({ code: 'FORMAT', message: `unparsed maps line: ${line}`, walk: 'proc-maps' });
