@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { createSensor, type Sensor } from '../../../src/sensor/sensor.js';
+import { prometheusText } from '../../../src/sensor/metrics.js';
 import type { SensorEvent } from '../../../src/events/event.js';
 import type { PolicySpec } from '../../../src/rules/policy.js';
 import { buildFrame, type FrameSpec } from '../../fixtures/packets/frames.js';
@@ -178,5 +179,25 @@ describe('Sensor end to end (in-memory guest)', () => {
     for await (const e of it) rest.push(e);
     expect(rest.map((e) => e.type)).toEqual(['connection.abnormal']);
     expect(intro.closed).toBe(true);
+  });
+});
+
+describe('metrics', () => {
+  it('counts packets, flows and outcomes, and renders Prometheus text', async () => {
+    const { send, s } = setup();
+    send(out({ sport: 5, dport: 80, flags: 'S' }));
+    send(out({ sport: 5, dport: 80, flags: 'A' }));
+    send(Uint8Array.from([1, 2, 3])); // truncated
+    await s.settle();
+    const m = s.metrics();
+    expect(m.vms[0]).toMatchObject({ vm: 'vm1', decode: { frames: 3, malformed: 1 }, flows: { created: 1, flows: 1 } });
+    expect(m.vms[0]!.attribution.outcomes.unattributed).toBe(1);
+    const text = prometheusText(m);
+    expect(text).toContain('# TYPE parasight_packets_total counter');
+    expect(text).toContain('parasight_packets_total{vm="vm1"} 3');
+    expect(text).toContain('parasight_attribution_total{vm="vm1",outcome="unattributed"} 1');
+    expect(text).toMatch(/^parasight_events_total \d+$/m);
+    // Every sample line is `name{labels} value` or `name value`.
+    for (const line of text.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) .+|[a-z_][a-z0-9_]*(\{[^}]*\})? -?[\d.e+]+)$/);
   });
 });
