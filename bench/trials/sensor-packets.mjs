@@ -7,7 +7,7 @@
 // Run alone (`node bench/trials/sensor-packets.mjs`, needs `npm run build:ts`) or through the bench runner.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateTraffic, GUEST_MAC } from '../lib/sensor-traffic.mjs';
@@ -43,7 +43,9 @@ function addRow(name, samplesNs, { reference = false, note } = {}) {
 }
 
 // ---- input
-const file = join(scratch, `parasight-bench-sensor-${process.pid}.pcap`);
+// A private directory: other trials' runs clean the scratch directory's shared names.
+const workDir = mkdtempSync(join(scratch, 'parasight-sensor-'));
+const file = join(workDir, 'mix.pcap');
 const gen = generateTraffic(file, PACKETS);
 process.stderr.write(`generated ${PACKETS} packets, ${gen.flowsCreated} flows, avg ${gen.avgBytes.toFixed(0)} B\n`);
 
@@ -259,7 +261,7 @@ for (const flows of [2000, 100_000]) {
   addRow('new flow: record + attribution (snapshot hit) + verdict', samples, { note: `${n} new flows, 50 process policies` });
 }
 
-rmSync(file, { force: true });
+rmSync(workDir, { recursive: true, force: true });
 
 if (!process.env.PARASIGHT_BENCH_RUNNER) {
   const ref = rows.find((r) => r.reference);
