@@ -154,14 +154,14 @@ class Discovery {
       return true;
     }
     if (weakDtb_ != 0) {
-      // Damaged image: the page tables map themselves but KUSER_SHARED_DATA is gone. Better a kernel with
-      // problems than none.
+      // Damaged image: the page tables map themselves (or the KPCR) but KUSER_SHARED_DATA is gone. Better a
+      // kernel with problems than none.
       r_->dtb = weakDtb_;
       r_->mode = weakMode_;
       r_->candidate = weakCandidate_;
       r_->anchorPa = weakPa_;
       r_->dtbFoundBy = "self-map";
-      r_->problems.add("INCONSISTENT", "DTB " + hex(weakDtb_) + " passes the self-map check only (" + weakWhy_ + ")",
+      r_->problems.add("INCONSISTENT", "DTB " + hex(weakDtb_) + " passes only part of the validation (" + weakWhy_ + ")",
                        weakDtb_, "discovery");
       return true;
     }
@@ -212,7 +212,8 @@ class Discovery {
       return false;
     }
     uint16_t major = le16(v + k.vMajor), machine = le16(v + k.vMachine);
-    if (machine != 0x14c || (major != 0xf && major != 0xc)) {
+    // i386 machine type; MajorVersion (0xf free / 0xc checked) is only reported, not required.
+    if (machine != 0x14c) {
       r_->problems.add("INCONSISTENT", "KdVersionBlock " + hex(vb) + " is not an x86 _DBGKD_GET_VERSION64 (MachineType " +
                                            hex(machine) + ", MajorVersion " + hex(major) + ")",
                        vb, "discovery");
@@ -230,7 +231,8 @@ class Discovery {
       r_->problems.add("NOT_FOUND", "DebuggerDataList " + hex(cell) + " does not lead to KDBG", cell, "discovery");
       return true;
     }
-    if (decodeKdbg(kdbg, false)) r_->kdbgFoundBy = "version-block";
+    // DebuggerDataList points at a cell holding the KDBG address; accept a block that points at KDBG itself too.
+    if (decodeKdbg(kdbg, false) || (kdbg != cell && decodeKdbg(cell, false))) r_->kdbgFoundBy = "version-block";
     return true;
   }
 
@@ -398,6 +400,14 @@ bool validateDtb(const std::shared_ptr<PhysicalMemory>& memory, uint64_t dtb, Pa
   Translation t;
   if (!as->translate(selfMapVa, &t, &err) || t.pa != selfMapExpect) {
     *why = "page-directory self-map at " + hex(selfMapVa) + " missing";
+    // Without the self-map, a KPCR that points at itself still says these tables map the kernel.
+    uint32_t self = 0, prcb = 0;
+    Error kerr;
+    if (selfMapOk && as->readU32(k.va + k.selfPcr, &self, &kerr) && as->readU32(k.va + k.prcb, &prcb, &kerr) &&
+        self == k.va && prcb == k.va + k.prcbData) {
+      *selfMapOk = true;
+      *why += ", KPCR found";
+    }
     return false;
   }
   if (selfMapOk) *selfMapOk = true;

@@ -8,7 +8,8 @@ namespace parasight::windows {
 namespace {
 
 // Visits entry link addresses (the LIST_ENTRY inside each record) of the list headed at `head`.
-// `accept(link)` returns false for an entry that does not look like a list member (the walk stops there).
+// `accept(link, linked)` returns false for an entry that does not look like a list member (the walk stops there);
+// `linked` says the entry's back link points at the entry we came from (a consistent list).
 template <typename Accept>
 std::vector<uint64_t> walkList(AddressSpace& as, uint64_t head, size_t max, const std::string& walk, Problems& problems,
                                Accept accept) {
@@ -41,7 +42,10 @@ std::vector<uint64_t> walkList(AddressSpace& as, uint64_t head, size_t max, cons
       broken = true;
       break;
     }
-    if (!kernelVa(next) || !accept(next)) {
+    uint64_t back = 0;
+    Error berr;
+    bool linked = kernelVa(next) && as.readPointer(next + as.pointerSize(), &back, &berr) && back == cur;
+    if (!kernelVa(next) || !accept(next, linked)) {
       problems.add("BAD_POINTER", "Flink of " + hex(cur) + " leads to " + hex(next) + ", which is not a list member",
                    cur, walk);
       broken = true;
@@ -57,7 +61,10 @@ std::vector<uint64_t> walkList(AddressSpace& as, uint64_t head, size_t max, cons
   cur = head;
   while (out.size() + tail.size() < max) {
     if (!step(cur, false, &next) || next == head || seen.count(next)) break;
-    if (!kernelVa(next) || !accept(next)) {
+    uint64_t fwd = 0;
+    Error ferr;
+    bool linked = kernelVa(next) && as.readPointer(next, &fwd, &ferr) && fwd == cur;
+    if (!kernelVa(next) || !accept(next, linked)) {
       problems.add("BAD_POINTER", "Blink of " + hex(cur) + " leads to " + hex(next) + ", which is not a list member",
                    cur, walk);
       break;
@@ -124,10 +131,15 @@ std::vector<ProcessRecord> walkProcesses(AddressSpace& as, const ProcessLayout& 
       problems.read(err, "_EPROCESS at " + hex(e), e, "pslist");
       return false;
     }
-    // Type 3 (ProcessObject) and the profile's size: anything else is not an _EPROCESS.
-    return (le32(buf.data()) & 0x00ff00ff) == (l.signature & 0x00ff00ff);
+    return true;
   };
-  std::vector<uint64_t> links = walkList(as, head, max, "pslist", problems, load);
+  // A member is an _EPROCESS (dispatcher header: Type 3 and the profile's size) or at least links back to where
+  // we came from: a wrong header alone must not cut the list, a wrong header on a stray pointer must.
+  auto accept = [&](uint64_t link, bool linked) {
+    if (!load(link)) return false;
+    return linked || (le32(buf.data()) & 0x00ff00ff) == (l.signature & 0x00ff00ff);
+  };
+  std::vector<uint64_t> links = walkList(as, head, max, "pslist", problems, accept);
   out.reserve(links.size());
   for (uint64_t link : links) {
     if (!load(link)) continue;
@@ -162,7 +174,8 @@ std::vector<ModuleRecord> walkModules(AddressSpace& as, const ModuleLayout& l, u
     }
     return true;
   };
-  for (uint64_t link : walkList(as, head, max, "modules", problems, load)) {
+  auto accept = [&](uint64_t link, bool) { return load(link); };
+  for (uint64_t link : walkList(as, head, max, "modules", problems, accept)) {
     if (!load(link)) continue;
     ModuleRecord m;
     m.entry = link - l.links;

@@ -66,6 +66,18 @@ describe('builds and paging modes', () => {
     });
   }
 
+  it('a sparser image (no headers on ordinary processes, no KUSER version, no tcpip version resource) still reads', () => {
+    const t = build(generic({ seed: 25, minimal: true }));
+    withIntrospector(t, (w) => {
+      expect(w.info().dtb).toBe(t.dtb);
+      expect(w.discovery.dtbFoundBy).toBe('self-map');
+      expect(pids(w)).toEqual(t.processes.map((p) => p.pid));
+      expect(w.tcpip.build).toMatch(/^unknown/);
+      expect(connKeys(w.connections().items)).toEqual(connKeys(t.connections));
+      expect(w.sockets().items).toHaveLength(t.sockets.length);
+    });
+  });
+
   it('KdVersionBlock NULL: KDBG found by a physical scan, past a header-less tag and a decoy needle', () => {
     const t = build(generic({ noKdVersionBlock: true, seed: 21 }));
     withIntrospector(t, (w) => {
