@@ -31,7 +31,7 @@ DiscoveryResult discoverKernel(const std::shared_ptr<PhysicalMemory>& memory, co
   const uint64_t bannerOff = in.linuxBanner - in.text;
   const uint64_t align = in.alignment ? in.alignment : 0x200000;
   std::string buf(in.banner.size(), '\0');
-  for (const PhysRange& range : m.ranges()) {
+  for (const PhysRange& range : m.scanRanges()) {  // resident only: see PhysicalMemory::scanRanges
     uint64_t first = (range.start + align - 1) / align * align;
     for (uint64_t base = first; base + bannerOff + buf.size() <= range.end(); base += align) {
       Error err;

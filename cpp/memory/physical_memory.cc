@@ -27,6 +27,13 @@ bool PhysicalMemory::residentRanges(uint64_t pa, uint64_t len, std::vector<PhysR
   return true;
 }
 
+std::vector<PhysRange> PhysicalMemory::scanRanges() {
+  std::vector<PhysRange> out;
+  Error err;
+  if (!residentRanges(0, ~0ull, &out, &err)) return ranges_;  // reads will then report why (e.g. SOURCE_GONE)
+  return out;
+}
+
 void PhysicalMemory::appendClipped(uint64_t start, uint64_t end, uint64_t pa, uint64_t len,
                                    std::vector<PhysRange>* out) {
   uint64_t limit = pa + len < pa ? ~0ull : pa + len;

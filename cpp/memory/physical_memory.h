@@ -58,6 +58,10 @@ class PhysicalMemory {
   // must read only these. Default: every backed range (a static image allocates nothing when read).
   virtual bool residentRanges(uint64_t pa, uint64_t len, std::vector<PhysRange>* out, Error* err);
 
+  // The ranges a whole-memory scan should read: the resident ranges of everything, or every backed range when the
+  // source cannot tell. A scan over ranges() instead makes a live guest's host commit all of its RAM.
+  std::vector<PhysRange> scanRanges();
+
   // Index of the range holding pa, or -1.
   long findRange(uint64_t pa) const;
   // Error describing why pa is unreadable (hole vs out of range).
