@@ -47,6 +47,7 @@ export function row({ trial, name, samplesNs, bytes, items, reference = false, v
     items,
     vs,
     note,
+    samplesNs: sorted,
   };
 }
 
@@ -54,7 +55,7 @@ export function row({ trial, name, samplesNs, bytes, items, reference = false, v
  * Measures `fn` with benchmark.js (one sample = the mean time per call over one cycle). Async functions: pass
  * `defer: true` and a `fn` that returns a promise.
  */
-export function measure(trial, name, fn, { bytes, items, vs, defer = false, minSamples = quick ? 5 : 30, maxTime = quick ? 0.3 : 2, note } = {}) {
+export function measure(trial, name, fn, { bytes, items, vs, defer = false, minSamples = quick ? 5 : 10, maxTime = quick ? 0.3 : 0.8, note } = {}) {
   return new Promise((resolve, reject) => {
     const options = {
       minSamples,
@@ -87,9 +88,30 @@ export function referenceBinary() {
 
 /** Runs the C reference program (`ref <args>`) and returns its row. */
 export function reference(trial, name, args, { bytes, items, note } = {}) {
-  const out = execFileSync(referenceBinary(), args.map(String), { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const out = execFileSync(referenceBinary(), args.map(String), {
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+    env: { ...process.env, PARASIGHT_BENCH_REF_CYCLES: quick ? '8' : '12' },
+  });
   const { samples } = JSON.parse(out.trim().split('\n').pop());
   return row({ trial, name, samplesNs: samples, bytes, items, reference: true, note });
+}
+
+/**
+ * Runs every case (a function returning a row, or a promise of one) `rounds` times, in order, and merges each case's
+ * samples. The machine's load drifts (other work, frequency): interleaving ours and the reference spreads that drift
+ * over both instead of favouring whichever ran at the quiet moment.
+ */
+export async function interleaved(cases, rounds = quick ? 1 : 3) {
+  const byName = new Map();
+  for (let r = 0; r < rounds; r++) {
+    for (const c of cases) {
+      const got = await c();
+      const prev = byName.get(got.name);
+      byName.set(got.name, prev ? { ...prev, samplesNs: [...prev.samplesNs, ...got.samplesNs] } : got);
+    }
+  }
+  return [...byName.values()].map((x) => row(x));
 }
 
 /** Hands rows to the runner (one marked JSON line each on stdout). */

@@ -58,10 +58,15 @@ static uint64_t rng(uint64_t* s) {
 }
 
 /* Same sampling as benchmark.js on the JS side: one sample = the mean time per op over a cycle of >= 50 ms (so
- * preemption on a busy machine weighs the same on both sides); at least 20 samples and ~2 s in all. */
+ * preemption on a busy machine weighs the same on both sides); PARASIGHT_BENCH_REF_CYCLES samples (default 40). */
 typedef void (*Op)(void* arg);
 static void measure(Op op, void* arg) {
   const double cycleNs = getenv("PARASIGHT_BENCH_QUICK") && !strcmp(getenv("PARASIGHT_BENCH_QUICK"), "1") ? 2e7 : 5e7;
+  /* The runner interleaves several rounds of ours and the reference: each round keeps this short. */
+  const char* cyclesEnv = getenv("PARASIGHT_BENCH_REF_CYCLES");
+  int cycles = cyclesEnv ? atoi(cyclesEnv) : 40;
+  if (cycles < 5) cycles = 5;
+  if (cycles > 200) cycles = 200;
   double samples[200];
   int n = 0;
   op(arg); /* warm-up */
@@ -71,7 +76,7 @@ static void measure(Op op, void* arg) {
   long inner = single > 0 ? (long)(cycleNs / single) : 1;
   if (inner < 1) inner = 1;
   double start = nowNs();
-  while (n < 200 && (n < 20 || nowNs() - start < 40 * cycleNs)) {
+  while (n < cycles && (n < 5 || nowNs() - start < cycles * cycleNs)) {
     double t = nowNs();
     for (long i = 0; i < inner; i++) op(arg);
     samples[n++] = (nowNs() - t) / inner;

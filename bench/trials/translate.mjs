@@ -1,6 +1,6 @@
 // Translation cost per address: batched translateMany with TLB hits and with misses (full 4-level walks), and one
 // translate() call, beside C references over the same tables (a bare direct-mapped lookup, a bare 4-level walk).
-import { emit, measure, parasight, quick, reference, consume } from '../lib/harness.mjs';
+import { emit, interleaved, measure, parasight, quick, reference, consume } from '../lib/harness.mjs';
 import { guestImage, randomIndices } from '../lib/guest-image.mjs';
 
 const trial = 'translate';
@@ -26,34 +26,31 @@ const noTlbSpace = mem.addressSpace({ dtb: img.dtb, mode: 'ia32e', tlbEntries: 0
 tlbSpace.translateMany(hitVas, { out });
 if (out.some((pa) => pa === 0xffff_ffff_ffff_ffffn)) throw new Error('fixture: some hit addresses do not translate');
 
-const rows = [];
-rows.push(reference(trial, 'C direct-mapped lookup (TLB-hit floor)', ['tlb', 1024, BATCH, 7], { items: BATCH }));
-rows.push(reference(trial, 'C 4-level walk, no TLB', ['walk', img.path, img.dtb, img.vaBase, PAGES, BATCH, 11], { items: BATCH }));
-rows.push(
-  await measure(trial, 'translateMany, TLB hit', () => tlbSpace.translateMany(hitVas, { out }), {
+const cases = [];
+cases.push(() => reference(trial, 'C direct-mapped lookup (TLB-hit floor)', ['tlb', 1024, BATCH, 7], { items: BATCH }));
+cases.push(() => reference(trial, 'C 4-level walk, no TLB', ['walk', img.path, img.dtb, img.vaBase, PAGES, BATCH, 11], { items: BATCH }));
+cases.push(() => measure(trial, 'translateMany, TLB hit', () => tlbSpace.translateMany(hitVas, { out }), {
     items: BATCH,
     vs: 'C direct-mapped lookup (TLB-hit floor)',
   }),
 );
-rows.push(
-  await measure(trial, 'translateMany, no TLB (walk every address)', () => noTlbSpace.translateMany(missVas, { out }), {
+cases.push(() => measure(trial, 'translateMany, no TLB (walk every address)', () => noTlbSpace.translateMany(missVas, { out }), {
     items: BATCH,
     vs: 'C 4-level walk, no TLB',
   }),
 );
-rows.push(
-  await measure(trial, 'translateMany, 4096-entry TLB, random over 64 Ki pages (mostly misses)', () => tlbSpace.translateMany(missVas, { out }), {
+cases.push(() => measure(trial, 'translateMany, 4096-entry TLB, random over 64 Ki pages (mostly misses)', () => tlbSpace.translateMany(missVas, { out }), {
     items: BATCH,
     vs: 'C 4-level walk, no TLB',
   }),
 );
 let k = 0;
-rows.push(
-  await measure(trial, 'translate() one address per call, TLB hit', () => consume(tlbSpace.translate(hitVas[k++ & (BATCH - 1)]).pa), {
+cases.push(() => measure(trial, 'translate() one address per call, TLB hit', () => consume(tlbSpace.translate(hitVas[k++ & (BATCH - 1)]).pa), {
     items: 1,
     vs: 'C direct-mapped lookup (TLB-hit floor)',
   }),
 );
+const rows = await interleaved(cases);
 emit(rows);
 tlbSpace.close();
 noTlbSpace.close();
