@@ -58,8 +58,8 @@ export class Victim {
   private waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   readonly child: ChildProcessWithoutNullStreams;
 
-  constructor(exe: string, env: Record<string, string> = {}) {
-    this.child = spawn(exe, [], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
+  constructor(exe: string, env: Record<string, string> = {}, args: string[] = []) {
+    this.child = spawn(exe, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
     let buf = '';
     this.child.stdout.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
