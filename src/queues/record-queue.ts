@@ -17,7 +17,7 @@ export interface ConnectionRecord {
   lport: number;
   remote: string;
   /** Remote address as words (for rule matching without parsing). */
-  remoteWords: Uint32Array;
+  remoteWords: number[];
   rport: number;
   direction: 'outbound' | 'inbound';
   outcome: AttributionOutcome;

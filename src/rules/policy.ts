@@ -77,6 +77,9 @@ export interface CompiledPolicy {
   label: string;
   mode: Mode;
   rules: CompiledRule[];
+  /** One immutable verdict per rule, and one for the mode: evaluation allocates nothing. */
+  verdicts: Verdict[];
+  modeVerdict: Verdict;
   scope: 'process' | 'default';
   name?: string;
   path?: string;
@@ -173,11 +176,14 @@ export function ruleMatches(r: CompiledRule, f: ConnectionFacts): boolean {
 }
 
 export function evaluate(p: CompiledPolicy, f: ConnectionFacts): Verdict {
-  for (let i = 0; i < p.rules.length; i++) {
-    const r = p.rules[i]!;
-    if (ruleMatches(r, f)) return { action: r.action, scope: p.scope, policy: p.label, ruleIndex: i, rule: `${p.label}#${i}`, learned: r.learned };
-  }
-  return { action: p.mode === 'default-deny' ? 'deny' : 'allow', scope: p.scope, policy: p.label, ruleIndex: -1, rule: `${p.label}#mode`, learned: false };
+  for (let i = 0; i < p.rules.length; i++) if (ruleMatches(p.rules[i]!, f)) return p.verdicts[i]!;
+  return p.modeVerdict;
+}
+
+function compilePolicy(label: string, mode: Mode, scope: 'process' | 'default', rules: CompiledRule[], extra: { name?: string; path?: string } = {}): CompiledPolicy {
+  const verdicts = rules.map((r, i): Verdict => Object.freeze({ action: r.action, scope, policy: label, ruleIndex: i, rule: `${label}#${i}`, learned: r.learned }));
+  const modeVerdict: Verdict = Object.freeze({ action: mode === 'default-deny' ? 'deny' : 'allow', scope, policy: label, ruleIndex: -1, rule: `${label}#mode`, learned: false });
+  return { label, mode, scope, rules, verdicts, modeVerdict, ...extra };
 }
 
 /** Linux comm and Windows ImageFileName are truncated (15 chars): a longer policy name matches its prefix. */
@@ -201,15 +207,16 @@ export class Policy {
   constructor(spec: PolicySpec) {
     this.spec = spec;
     const d = spec.default ?? { mode: 'default-allow' as Mode };
-    this.fallback = { label: 'default', mode: d.mode, scope: 'default', rules: (d.rules ?? []).map((r, i) => compileRule(r, d.mode, ['default', 'rules', i])) };
-    this.processes = (spec.processes ?? []).map((p, pi) => ({
-      label: p.name ?? p.path!,
-      mode: p.mode,
-      scope: 'process' as const,
-      name: p.name,
-      path: p.path,
-      rules: (p.rules ?? []).map((r, i) => compileRule(r, p.mode, ['processes', pi, 'rules', i])),
-    }));
+    this.fallback = compilePolicy('default', d.mode, 'default', (d.rules ?? []).map((r, i) => compileRule(r, d.mode, ['default', 'rules', i])));
+    this.processes = (spec.processes ?? []).map((p, pi) =>
+      compilePolicy(
+        p.name ?? p.path!,
+        p.mode,
+        'process',
+        (p.rules ?? []).map((r, i) => compileRule(r, p.mode, ['processes', pi, 'rules', i])),
+        { name: p.name, path: p.path },
+      ),
+    );
   }
 
   /** Process name/path → policy, memoised: the policy is immutable and a guest runs few distinct programs. */

@@ -26,6 +26,19 @@ export interface AttributorOptions {
 interface Owner {
   pid: number;
   via: string;
+  /** Connections: peer address and port; listeners: local address ('*' = any). */
+  local: string;
+  remote: string;
+  rport: number;
+}
+
+/** Index key: a small integer (Map lookups on Smi keys, no string building per new flow). */
+const portKey = (proto: string | number, port: number): number => ((proto === 'tcp' || proto === 6 ? 6 : 17) << 16) | port;
+
+function addTo(index: Map<number, Owner[]>, key: number, o: Owner): void {
+  const list = index.get(key);
+  if (list) list.push(o);
+  else index.set(key, [o]);
 }
 
 interface Pending {
@@ -57,11 +70,11 @@ function isWildcard(addr: string): boolean {
   return addr === '0.0.0.0' || addr === '::';
 }
 
-const protoName = (p: number): string => (p === 6 ? 'tcp' : p === 17 ? 'udp' : String(p));
 
 export class Attributor {
-  private conns = new Map<string, Owner>();
-  private listeners = new Map<string, Owner>();
+  /** (proto, guest port) → connections / bound sockets on that port: usually one or two entries. */
+  private conns = new Map<number, Owner[]>();
+  private listeners = new Map<number, Owner[]>();
   private readonly pending = new Map<number, Pending>();
   private timer: NodeJS.Timeout | undefined;
   private lastRefresh = -Infinity;
@@ -149,23 +162,22 @@ export class Attributor {
     try {
       if (this.indexed) intro.refresh();
       this.processes.update(intro.processes().items, now);
-      const conns = new Map<string, Owner>();
-      const listeners = new Map<string, Owner>();
+      const conns = new Map<number, Owner[]>();
+      const listeners = new Map<number, Owner[]>();
       for (const c of intro.connections().items) {
         const local = canonical(c.localAddress);
         const remote = canonical(c.remoteAddress);
         if (local === undefined || remote === undefined) continue;
         if (c.state === 'LISTEN' || (c.remotePort === 0 && isWildcard(remote))) {
-          listeners.set(`${c.proto}|${isWildcard(local) ? '*' : local}|${c.localPort}`, { pid: c.pid, via: c.foundBy });
+          addTo(listeners, portKey(c.proto, c.localPort), { pid: c.pid, via: c.foundBy, local: isWildcard(local) ? '*' : local, remote: '', rport: 0 });
         } else {
-          conns.set(`${c.proto}|${local}|${c.localPort}|${remote}|${c.remotePort}`, { pid: c.pid, via: c.foundBy });
+          addTo(conns, portKey(c.proto, c.localPort), { pid: c.pid, via: c.foundBy, local, remote, rport: c.remotePort });
         }
       }
-      for (const s of intro.sockets().items) {
-        const local = canonical(s.localAddress);
+      for (const sk of intro.sockets().items) {
+        const local = canonical(sk.localAddress);
         if (local === undefined) continue;
-        const key = `${s.proto}|${isWildcard(local) ? '*' : local}|${s.localPort}`;
-        if (!listeners.has(key)) listeners.set(key, { pid: s.pid, via: s.foundBy });
+        addTo(listeners, portKey(sk.proto, sk.localPort), { pid: sk.pid, via: sk.foundBy, local: isWildcard(local) ? '*' : local, remote: '', rport: 0 });
       }
       this.conns = conns;
       this.listeners = listeners;
@@ -178,20 +190,33 @@ export class Attributor {
   }
 
   private tryResolve(r: ConnectionRecord, since: number, now: number): boolean {
-    const proto = protoName(r.proto);
-    const exact = this.conns.get(`${proto}|${r.local}|${r.lport}|${r.remote}|${r.rport}`);
-    if (exact) {
-      this.finish(r, since, now, 'attributed', exact.via, exact.pid);
-      return true;
+    const key = portKey(r.proto, r.lport);
+    const candidates = this.conns.get(key);
+    if (candidates) {
+      for (const c of candidates) {
+        if (c.rport === r.rport && c.remote === r.remote && c.local === r.local) {
+          this.finish(r, since, now, 'attributed', c.via, c.pid);
+          return true;
+        }
+      }
     }
-    const listener = this.listeners.get(`${proto}|${r.local}|${r.lport}`) ?? this.listeners.get(`${proto}|*|${r.lport}`);
-    if (listener && (r.direction === 'inbound' || proto === 'udp')) {
-      // Outbound UDP from an unconnected socket is still that socket's process.
-      const outcome = r.direction === 'inbound' ? 'inbound-to-listener' : 'attributed';
-      this.finish(r, since, now, outcome, `${listener.via} (bound socket)`, listener.pid);
-      return true;
+    if (r.direction !== 'inbound' && r.proto !== 17) return false;
+    const bound = this.listeners.get(key);
+    if (!bound) return false;
+    // A socket bound to this very address wins over a wildcard one (first registered wins among equals).
+    let listener: Owner | undefined;
+    for (const b of bound) {
+      if (b.local === r.local) {
+        listener = b;
+        break;
+      }
+      if (b.local === '*' && !listener) listener = b;
     }
-    return false;
+    if (!listener) return false;
+    // Outbound UDP from an unconnected socket is still that socket's process.
+    const outcome = r.direction === 'inbound' ? 'inbound-to-listener' : 'attributed';
+    this.finish(r, since, now, outcome, `${listener.via} (bound socket)`, listener.pid);
+    return true;
   }
 
   private finish(r: ConnectionRecord, since: number, now: number, outcome: Exclude<AttributionOutcome, 'pending'>, reason: string, pid?: number): void {

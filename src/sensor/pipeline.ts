@@ -105,7 +105,7 @@ export class VmPipeline {
       local: tuple.local,
       lport: tuple.lport,
       remote: tuple.remote,
-      remoteWords: Uint32Array.from(t.remoteWords(f)),
+      remoteWords: wordsOf(t.remoteWords(f)),
       rport: tuple.rport,
       direction: t.direction[f] === DIR_OUTBOUND ? 'outbound' : 'inbound',
       outcome: 'pending',
@@ -172,4 +172,9 @@ export class VmPipeline {
   close(): void {
     this.attributor.close();
   }
+}
+
+/** A plain array: cheaper to allocate and collect than a typed array for a 4-word value kept per connection. */
+function wordsOf(w: Uint32Array): number[] {
+  return [w[0]!, w[1]!, w[2]!, w[3]!];
 }

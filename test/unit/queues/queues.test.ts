@@ -43,7 +43,7 @@ describe('ProcessQueue', () => {
 
 function rec(flowId: number): ConnectionRecord {
   return {
-    flowId, flow: flowId, proto: 6, family: 4, local: '10.0.0.2', lport: 1, remote: '10.0.0.3', remoteWords: Uint32Array.of(0x0a000003, 0, 0, 0), rport: 2,
+    flowId, flow: flowId, proto: 6, family: 4, local: '10.0.0.2', lport: 1, remote: '10.0.0.3', remoteWords: [0x0a000003, 0, 0, 0], rport: 2,
     direction: 'outbound', outcome: 'pending', reason: undefined, pid: undefined, processKey: undefined, name: undefined, path: undefined,
     firstSeen: 0, lastSeen: 0, attributionMs: undefined, verdict: undefined, generation: 0, endedAt: undefined,
   };
