@@ -10,6 +10,7 @@
 #include "windows/discovery.h"
 #include "windows/lists.h"
 #include "windows/tcpip.h"
+#include "windows/vad.h"
 
 namespace parasight::binding {
 
@@ -355,7 +356,50 @@ Napi::Value Tcpip(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// windows_vads(space, layout, eprocess, max) → {items, problems}
+Napi::Value Vads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto space = spaceOf(info[0]);
+  Napi::Object o = objectOf(info[1], "layout");
+  VadLayout l;
+  l.avlTable = o.Get("avlTable").ToBoolean();
+  l.vadRoot = toU32(o.Get("vadRoot"), "vadRoot");
+  l.balancedRoot = u32Of(o, "balancedRoot", 0);
+  l.left = toU32(o.Get("left"), "left");
+  l.right = toU32(o.Get("right"), "right");
+  l.startVpn = toU32(o.Get("startVpn"), "startVpn");
+  l.endVpn = toU32(o.Get("endVpn"), "endVpn");
+  l.flags = toU32(o.Get("flags"), "flags");
+  l.controlArea = toU32(o.Get("controlArea"), "controlArea");
+  l.caFilePointer = u32Of(o, "caFilePointer", l.caFilePointer);
+  l.foFileName = u32Of(o, "foFileName", l.foFileName);
+  if (std::max({l.vadRoot, l.balancedRoot, l.left, l.right, l.startVpn, l.endVpn, l.flags, l.controlArea, l.caFilePointer,
+                l.foFileName}) > 0x1000) {
+    throwBadArgument(env, "VAD layout offsets must be below 0x1000");
+  }
+  Problems problems;
+  auto list = walkVads(*space, l, toU64(info[2], "eprocess"), toU32(info[3], "max"), problems);
+  Napi::Array items = Napi::Array::New(env, list.size());
+  for (size_t i = 0; i < list.size(); i++) {
+    const VadRecord& v = list[i];
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("address", fromU64(env, v.address));
+    x.Set("start", fromU64(env, v.start));
+    x.Set("end", fromU64(env, v.end));
+    x.Set("protection", v.protection);
+    x.Set("private", v.isPrivate);
+    x.Set("tag", v.tag);
+    if (!v.path.empty()) x.Set("path", u16(env, v.path));
+    items.Set(static_cast<uint32_t>(i), x);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("items", items);
+  out.Set("problems", problemsOf(env, problems));
+  return out;
+}
+
 Registrar r1("windows_discover", Discover);
+Registrar r6("windows_vads", Vads);
 Registrar r2("windows_processes", Processes);
 Registrar r3("windows_modules", Modules);
 Registrar r4("windows_tcpip", Tcpip);

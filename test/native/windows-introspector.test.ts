@@ -38,6 +38,16 @@ function expectMatchesTruth(w: WindowsIntrospector, t: ImageTruth): void {
   );
   for (const p of t.processes) if (p.path) expect(procs.find((x) => x.pid === p.pid)!.path).toBe(p.path);
   expect(w.modules().items.map((m) => [m.name, m.path, m.base, m.size])).toEqual(t.modules.map((m) => [m.name, m.path, m.base, m.size]));
+  const perms = ['---', 'r--', '--x', 'r-x', 'rw-', 'rw-', 'rwx', 'rwx'];
+  for (const [pid, vads] of t.vads) {
+    const map = w.memoryMap(pid);
+    expect(map.problems).toEqual([]);
+    expect(map.items.map((m) => [m.start, m.end, m.perms, m.kind, m.path])).toEqual(
+      [...vads]
+        .sort((a, b) => a.start - b.start)
+        .map((v) => [BigInt(v.start), BigInt(v.start + Math.ceil(v.size / 4096) * 4096), perms[v.protection], v.file ? 'file' : 'private', v.file]),
+    );
+  }
   const conns = w.connections().items.map((c) => [c.localAddress, c.localPort, c.remoteAddress, c.remotePort, c.pid, c.address]);
   expect(conns.sort()).toEqual(t.connections.map((c) => [c.localAddress, c.localPort, c.remoteAddress, c.remotePort, c.pid, c.address]).sort());
   const socks = [
@@ -69,6 +79,10 @@ describe('Windows introspector on generated XP/2003 images', () => {
     expect(owner?.pid).toBe(1484);
     expect(owner?.process?.name).toBe('explorer.exe');
     expect(owner?.answeredFrom).toBe('snapshot');
+    // malfind's hit: private read-write-execute memory in explorer.exe.
+    expect(w.memoryMap(1484).items.filter((m) => m.kind === 'private' && m.perms === 'rwx').map((m) => m.start)).toEqual([0x1460000n]);
+    expect(w.memoryMap(1484).items.find((m) => m.start === 0x1000000n)?.path).toBe('\\WINDOWS\\Explorer.EXE');
+    expect(w.memoryMap(99999).problems[0]?.code).toBe('NOT_FOUND');
     // The closed connection lives only in freed pool: a table walk must not report it.
     expect(w.connections().items.some((c) => c.localPort === 1037)).toBe(false);
     w.close();

@@ -62,6 +62,11 @@ describe('builds and paging modes', () => {
           t.sockets.map((s) => `${s.address}:${s.port}/${s.proto === 6 ? 'tcp' : 'udp'}@${s.pid}@${s.createTime}`).sort(),
         );
         expect(w.tcpip.tcb?.how).toMatch(/^rva:/);
+        // VAD trees: XP's pointer root and 2003's AVL table both give every mapped DLL with its path.
+        const pid = t.processes[t.processes.length - 1]!.pid;
+        const map = w.memoryMap(pid).items;
+        expect(map).toHaveLength(t.vads.get(pid)!.length);
+        expect(map.find((m) => m.path === '\\WINDOWS\\system32\\ntdll.dll')).toMatchObject({ start: 0x7c900000n, perms: 'rwx', kind: 'file' });
       });
     });
   }

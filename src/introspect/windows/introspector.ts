@@ -28,7 +28,7 @@ import type {
   Problem,
   WithProblems,
 } from '../types.js';
-import { discoveryCandidate, kdbgLayout, moduleLayout, processLayout, tcpipLayout } from './layouts.js';
+import { discoveryCandidate, kdbgLayout, moduleLayout, processLayout, PROTECTION_PERMS, tcpipLayout, vadLayout } from './layouts.js';
 import type { NativeDiscovery, NativeModule, NativeProcessLayout, NativeRvaSet, NativeTableLocation, NativeWindows } from './native.js';
 import { ConnectionIndex } from './index-table.js';
 
@@ -200,11 +200,30 @@ export class WindowsIntrospector implements GuestIntrospector {
     return this.#answer(tuple, 'refresh');
   }
 
+  /** The process's VADs: range, protection, private vs file-backed (with the mapped file's path). */
   memoryMap(pid: number): WithProblems<MemoryMapEntry> {
-    return {
-      items: [],
-      problems: [{ code: 'UNSUPPORTED', message: `memory maps (VAD walk) of Windows guests are not implemented yet (pid ${pid})`, walk: 'vad' }],
-    };
+    const proc = this.#current().byPid.get(pid);
+    if (!proc) return { items: [], problems: [{ code: 'NOT_FOUND', message: `no process with pid ${pid}`, walk: 'vad' }] };
+    let layout;
+    try {
+      layout = vadLayout(this.#profile);
+    } catch (e) {
+      return { items: [], problems: [{ code: 'UNSUPPORTED', message: (e as Error).message, walk: 'vad' }] };
+    }
+    const r = this.#native.windows_vads(this.#space.handle, layout, proc.address, 65536);
+    const items = r.items.map((v): MemoryMapEntry => {
+      const perms = PROTECTION_PERMS[v.protection & 7]!;
+      const writeCopy = (v.protection & 7) === 5 || (v.protection & 7) === 7;
+      return {
+        start: v.start,
+        end: v.end,
+        perms,
+        shared: !v.private && !writeCopy,
+        kind: v.private ? 'private' : 'file',
+        ...(v.path !== undefined ? { path: v.path } : {}),
+      };
+    });
+    return { items, problems: r.problems };
   }
 
   refresh(): void {

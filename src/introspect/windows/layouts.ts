@@ -5,7 +5,7 @@
  */
 import type { Profile } from '../../profiles/isf.js';
 import type { TcpipBuild } from '../../profiles/windows.js';
-import type { NativeDiscoveryCandidate, NativeKdbgLayout, NativeModuleLayout, NativeProcessLayout, NativeTcpipLayout } from './native.js';
+import type { NativeDiscoveryCandidate, NativeKdbgLayout, NativeModuleLayout, NativeProcessLayout, NativeTcpipLayout, NativeVadLayout } from './native.js';
 
 /** Every KDBG Header.Size an x86 XP/2003 kernel uses (0x290 XP, 0x318 Server 2003). */
 export const KDBG_SIZES = [0x290, 0x318];
@@ -94,3 +94,24 @@ export function tcpipLayout(b: TcpipBuild): NativeTcpipLayout {
     aoCreateTime: f(a, 'CreateTime'),
   };
 }
+
+/** VAD tree layout: XP's VadRoot is a pointer to the root _MMVAD, 2003's an embedded _MM_AVL_TABLE. */
+export function vadLayout(p: Profile): NativeVadLayout {
+  const root = p.doc.user_types._EPROCESS?.fields.VadRoot;
+  const avlTable = root?.type.kind === 'struct';
+  const o = p.offsets({
+    vadRoot: '_EPROCESS.VadRoot',
+    left: '_MMVAD.LeftChild',
+    right: '_MMVAD.RightChild',
+    startVpn: '_MMVAD.StartingVpn',
+    endVpn: '_MMVAD.EndingVpn',
+    flags: '_MMVAD.u',
+    controlArea: '_MMVAD.ControlArea',
+    caFilePointer: '_CONTROL_AREA.FilePointer',
+    foFileName: '_FILE_OBJECT.FileName',
+  });
+  return { ...o, avlTable, balancedRoot: avlTable ? p.offset('_MM_AVL_TABLE', 'BalancedRoot') : 0 };
+}
+
+/** MM protection index (low 3 bits) → "rwx" (write-copy reads as writable). */
+export const PROTECTION_PERMS = ['---', 'r--', '--x', 'r-x', 'rw-', 'rw-', 'rwx', 'rwx'];

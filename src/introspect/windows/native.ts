@@ -155,7 +155,32 @@ export interface NativeTcpip {
   problems: Problem[];
 }
 
+export interface NativeVadLayout {
+  avlTable: boolean;
+  vadRoot: number;
+  balancedRoot: number;
+  left: number;
+  right: number;
+  startVpn: number;
+  endVpn: number;
+  flags: number;
+  controlArea: number;
+  caFilePointer: number;
+  foFileName: number;
+}
+
+export interface NativeVad {
+  address: bigint;
+  start: bigint;
+  end: bigint;
+  protection: number;
+  private: boolean;
+  tag: number;
+  path?: string;
+}
+
 export interface NativeWindows {
+  windows_vads(space: NativeHandle, layout: NativeVadLayout, eprocess: bigint, max: number): { items: NativeVad[]; problems: Problem[] };
   windows_discover(
     memory: NativeHandle,
     options: { candidates: NativeDiscoveryCandidate[]; kdbg: NativeKdbgLayout; dtb?: bigint; kdbgVa?: bigint; mode?: number },
