@@ -121,8 +121,9 @@ export class BaselineDetector {
     }
     // The previous version only matters as a hash fallback for files this version's baseline has no hash of.
     const needPrevious = ctx.hashFiles && stored !== undefined && stored.record.files.some((f) => f.hash === undefined);
-    const previous = needPrevious ? this.opts.store.previousVersion(key)?.record : undefined;
+    const previous = needPrevious || !stored ? this.opts.store.previousVersion(key)?.record : undefined;
     const comparison = compare(snapshot, stored?.record, { ...ctx, ...(previous ? { previous } : {}) });
+    if (!stored && previous) comparison.otherVersion = previous.feature.appVersion;
     if (this.opts.onSuspicious && comparison.findings.length > 0) this.notify(snapshot, comparison);
     return { snapshot, comparison, events: comparisonEvents(snapshot, comparison) };
   }

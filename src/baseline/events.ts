@@ -94,9 +94,11 @@ export function findingEvidence(f: Finding): BaselineEvent['evidence'][number] {
 /** One event per finding, then the per-application summary. */
 export function comparisonEvents(s: Snapshot, c: Comparison): BaselineEvent[] {
   if (!c.baseline) {
-    return [{ ...base(s, 'baseline.unknown', s.processes[0]?.pid), verdict: 'unknown', risk: 'none', rule: null,
-      reason: `no baseline stored for ${s.app} ${s.appVersion.version} on ${s.env.osVersion} / ${s.env.deviceModel}`,
-      evidence: [keyEvidence(s, c)] }];
+    const other = c.otherVersion === undefined ? '' :
+      `; a baseline exists for version ${c.otherVersion}: record this version if it is an upgrade, else the executable was replaced`;
+    return [{ ...base(s, 'baseline.unknown', s.processes[0]?.pid), verdict: 'unknown', risk: c.otherVersion === undefined ? 'none' : 'low',
+      rule: null, reason: `no baseline stored for ${s.app} ${s.appVersion.version} on ${s.env.osVersion} / ${s.env.deviceModel}${other}`,
+      evidence: [{ ...keyEvidence(s, c), other_version: c.otherVersion ?? null }] }];
   }
   const out: BaselineEvent[] = c.findings.map((f) => ({
     ...base(s, 'baseline.finding', f.pids[0] ?? s.processes[0]?.pid),

@@ -178,4 +178,9 @@ export interface Comparison {
   findings: Finding[];
   /** Highest risk among the findings ("none" when clean). */
   risk: Risk;
+  /**
+   * No baseline for this app version, but one for another version of the same app on this OS and device: an
+   * upgrade nobody recorded yet, or a replaced executable (a build-id version changes with the binary).
+   */
+  otherVersion?: string;
 }

@@ -14,7 +14,7 @@ import { BaselineStore } from '../../src/baseline/store.js';
 import { watch } from '../../src/baseline/watch.js';
 import type { Finding } from '../../src/baseline/types.js';
 import { baseline as baselineCommand } from '../../src/cli/commands/baseline.js';
-import { buildFixtures, ptraceInject, Victim, type Built } from './victims.js';
+import { buildFixtures, buildVictim, ptraceInject, Victim, type Built } from './victims.js';
 import { Ajv } from 'ajv';
 import type { BaselineEvent } from '../../src/baseline/events.js';
 
@@ -221,6 +221,20 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
     } finally {
       renameSync(away, b.plugin);
     }
+  });
+
+  it('says so when the executable changed under a known app (new build-id, no baseline for it)', async () => {
+    const exe = join(b.dir, 'victim3');
+    buildVictim(b.dir, exe);
+    const v = await start(exe);
+    det.record({ pid: v.pid });
+    await v.stop();
+    buildVictim(b.dir, exe, ['-O2']);
+    const v2 = await start(exe);
+    const r = det.check({ pid: v2.pid })[0]!;
+    expect(r.comparison.baseline).toBeUndefined();
+    expect(r.events.map((e) => [e.type, e.verdict, e.risk])).toEqual([['baseline.unknown', 'unknown', 'low']]);
+    expect(r.events[0]!.reason).toMatch(/a baseline exists for version build-id:[0-9a-f]+.*executable was replaced/);
   });
 
   it('records an unknown app on first use only when asked, and reports that as an event', async () => {

@@ -28,15 +28,18 @@ function gcc(args: string[]): void {
   execFileSync('gcc', ['-O1', '-Wall', '-Wextra', '-Werror', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** Builds a victim executable at `out` (extra gcc flags change its code, and so its build-id). */
+export function buildVictim(dir: string, out: string, flags: string[] = []): void {
+  gcc([...flags, '-o', out, join(src, 'victim.c'), `-L${dir}`, '-lvictim', `-Wl,-rpath,${dir}`]);
+}
+
 export function buildFixtures(): Built {
   const dir = mkdtempSync(join(tmpdir(), 'parasight-inject-'));
   const p = (n: string) => join(dir, n);
   gcc(['-shared', '-fPIC', '-DVALUE=1', '-o', p('libvictim.clean.so'), join(src, 'libvictim.c')]);
   gcc(['-shared', '-fPIC', '-DVALUE=2', '-o', p('libvictim.tampered.so'), join(src, 'libvictim.c')]);
   copyFileSync(p('libvictim.clean.so'), p('libvictim.so'));
-  for (const v of ['victim', 'victim2']) {
-    gcc(['-o', p(v), join(src, 'victim.c'), `-L${dir}`, '-lvictim', `-Wl,-rpath,${dir}`]);
-  }
+  for (const v of ['victim', 'victim2']) buildVictim(dir, p(v));
   gcc(['-shared', '-fPIC', '-o', p('libpayload.so'), join(src, 'payload.c')]);
   gcc(['-shared', '-fPIC', '-o', p('libplugin.so'), join(src, 'payload.c')]);
   gcc(['-o', p('injector'), join(src, 'injector.c')]);
