@@ -13,6 +13,7 @@ export {
   type LibvmiSourceSpec,
 } from './memory/open.js';
 export { locateQemuRam, type QemuRamLayout, type LocateOptions } from './memory/qemu-process.js';
+export { parseMemorySpec } from './memory/spec.js';
 export { QmpClient, type QmpEvent, type QmpOptions } from './memory/qmp.js';
 export { PacketDecoder, type DecodeStats } from './decode/decoder.js';
 export { DecodedPacket, MALFORMED_REASONS, type MalformedReason } from './decode/packet.js';

@@ -3,9 +3,15 @@
  * "guest RAM" like QEMU does): /proc/PID/maps discovery, both read paths (process_vm_readv and /proc/PID/mem),
  * batched reads, resident ranges from /proc/PID/pagemap, and process exit.
  */
-import { describe, expect, it, afterEach } from 'vitest';
+import { describe, expect, it, afterEach, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { analyze } from '../../src/cli/commands/analyze.js';
+import { buildImage } from '../fixtures/windows/builder.js';
+import { cridex } from '../fixtures/windows/scenarios.js';
 import { openMemory, ParasightError, type Memory } from '../../src/index.js';
 import { PAGE, patternPage, startStandin, type Standin } from '../fixtures/ram-standin.js';
 
@@ -17,7 +23,7 @@ afterEach(async () => {
   for (const s of running.splice(0)) await s.kill();
 });
 
-async function standin(size: string, copies: number, touched: number[]): Promise<Standin> {
+async function standin(size: string, copies: number, touched: number[] | string): Promise<Standin> {
   const s = await startStandin(size, copies, touched);
   running.push(s);
   return s;
@@ -198,5 +204,32 @@ describe('permissions', () => {
       code: 'PERMISSION',
       message: `cannot open /proc/${s.pid}/mem: permission denied: reading another process's memory needs root or CAP_SYS_PTRACE over it`,
     });
+  });
+});
+
+describe('end to end: parasight analyze on a running process holding a Windows guest image', () => {
+  it('qemu:PID and live:PATH give the same document as the image file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parasight-e2e-'));
+    try {
+      const truth = buildImage(cridex({ memoryMiB: 32 }), join(dir, 'cridex.raw'));
+      const s = await standin('32M', 1, truth.path);
+      const run = async (memory: string): Promise<unknown> => {
+        const out: string[] = [];
+        const spy = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
+        try {
+          expect(await analyze.run(['--memory', memory, '--json'])).toBe(0);
+        } finally {
+          spy.mockRestore();
+        }
+        const doc = JSON.parse(out.join('')) as Record<string, unknown>;
+        delete doc.source; // names the memory source itself
+        return doc;
+      };
+      const fromFile = await run(truth.path);
+      expect(await run(`qemu:${s.pid}`)).toEqual(fromFile);
+      expect(await run(`live:${truth.path}`)).toEqual(fromFile);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { openMemory } from '../../memory/open.js';
+import { parseMemorySpec } from '../../memory/spec.js';
 import { openIntrospector } from '../../introspect/open.js';
 import { WindowsIntrospector } from '../../introspect/windows/introspector.js';
 import type { GuestIntrospector, GuestProcess, Problem } from '../../introspect/types.js';
@@ -16,7 +17,8 @@ const USAGE = [
   'usage: parasight analyze --memory PATH [--profile FILE] [--dtb ADDR] [--kdbg ADDR] [--json]',
   '                         [--pcap FILE [--rules FILE] [--guest-ip IP]... [--guest-mac MAC]...]',
   '',
-  '  --memory PATH    guest physical memory: raw image (.raw/.vmem/.mem), ELF core, LiME, live RAM file',
+  '  --memory PATH    guest physical memory: raw image (.raw/.vmem/.mem), ELF core, LiME; or live:PATH (QEMU RAM',
+  '                   file), qemu:PID[,qmp=SOCKET] (running QEMU), libvmi:DOMAIN (see README "Memory sources")',
   '  --profile FILE   structure profile (Volatility 3 ISF .json/.json.xz) instead of the built-in choice',
   '  --dtb ADDR       kernel page-table root (CR3, physical; hex with 0x or decimal) when known: skips the scan',
   '  --kdbg ADDR      Windows KDBG virtual address when known',
@@ -215,7 +217,7 @@ export const analyze: Command = {
     if (!values.pcap && (values.rules || values['guest-ip'] || values['guest-mac'])) throw new UsageError('--rules, --guest-ip and --guest-mac go with --pcap');
     const dtb = address(values.dtb, '--dtb');
     const kdbg = address(values.kdbg, '--kdbg');
-    const mem = openMemory(values.memory);
+    const mem = await openMemory(parseMemorySpec(values.memory));
     try {
       const g = openIntrospector(mem, {
         ...(values.profile !== undefined ? { profile: values.profile } : {}),
