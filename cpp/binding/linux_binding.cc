@@ -68,7 +68,8 @@ Napi::Array problemsOf(Napi::Env env, const Problems& p) {
 }
 
 // Flat encoding shared by linux_walk and linux_find:
-//   tasks:   u64[n*5] = address, startTime, mm, pgd, files;  i32[n*3] = pid, tgid, ppid;  comm u8[n*16]
+//   tasks:   u64[n*5] = address, startTime, mm, pgd, files;  i32[n*3] = pid, tgid, ppid;  comm u8[n*16];
+//            startMs f64[n] (start time in ms since boot: no BigInt arithmetic in JS)
 //   sockets: u64[n*2] = sock, file;  u32[n*7] = task, fd, family, proto, state, lport, rport;  addr u8[n*32]
 Napi::Object encode(Napi::Env env, const std::vector<TaskRecord>& tasks, const std::vector<SocketRecord>& socks,
                     const Problems& problems) {
@@ -76,6 +77,7 @@ Napi::Object encode(Napi::Env env, const std::vector<TaskRecord>& tasks, const s
   auto tu64 = Napi::BigUint64Array::New(env, n * 5);
   auto ti32 = Napi::Int32Array::New(env, n * 3);
   auto comm = Napi::Uint8Array::New(env, n * 16);
+  auto startMs = Napi::Float64Array::New(env, n);
   for (size_t i = 0; i < n; i++) {
     const TaskRecord& t = tasks[i];
     uint64_t* u = tu64.Data() + i * 5;
@@ -89,6 +91,7 @@ Napi::Object encode(Napi::Env env, const std::vector<TaskRecord>& tasks, const s
     s[1] = t.tgid;
     s[2] = t.ppid;
     std::memcpy(comm.Data() + i * 16, t.comm, 16);
+    startMs.Data()[i] = static_cast<double>(t.startTime / 1000000ull);
   }
   auto su64 = Napi::BigUint64Array::New(env, m * 2);
   auto su32 = Napi::Uint32Array::New(env, m * 7);
@@ -112,6 +115,7 @@ Napi::Object encode(Napi::Env env, const std::vector<TaskRecord>& tasks, const s
   out.Set("taskU64", tu64);
   out.Set("taskI32", ti32);
   out.Set("comm", comm);
+  out.Set("startMs", startMs);
   out.Set("sockU64", su64);
   out.Set("sockU32", su32);
   out.Set("sockAddr", addr);
@@ -210,7 +214,7 @@ Napi::Value WalkerClose(const Napi::CallbackInfo& info) {
 Napi::Value Walk(const Napi::CallbackInfo& info) {
   Walker& w = walkerOf(info[0]);
   Problems problems;
-  auto tasks = w.tasks(problems);
+  auto tasks = w.tasks(true, problems);
   std::vector<SocketRecord> socks;
   if (info[1].ToBoolean()) socks = w.sockets(tasks, problems);
   return encode(info.Env(), tasks, socks, problems);
@@ -226,7 +230,8 @@ std::array<uint8_t, 16> addr16(const Napi::Value& v, const char* what) {
   return a;
 }
 
-// linux_find(walker, proto, lport, rport, laddr16, raddr16) → flat encoding with one task and socket, or null
+// linux_find(walker, proto, lport, rport, laddr16, raddr16) → flat encoding plus `match` (socket index, -1 when
+// none) and `swept` (true: the encoding is a whole new sweep; false: just the owner and its socket)
 Napi::Value Find(const Napi::CallbackInfo& info) {
   Walker& w = walkerOf(info[0]);
   SocketQuery q;
@@ -239,10 +244,11 @@ Napi::Value Find(const Napi::CallbackInfo& info) {
   q.laddr = addr16(info[4], "local address");
   q.raddr = addr16(info[5], "remote address");
   Problems problems;
-  TaskRecord t;
-  SocketRecord s;
-  if (!w.find(q, &t, &s, problems)) return info.Env().Null();
-  return encode(info.Env(), {t}, {s}, problems);
+  Walker::FindResult r = w.find(q, problems);
+  Napi::Object out = encode(info.Env(), r.tasks, r.sockets, problems);
+  out.Set("match", Napi::Number::New(info.Env(), static_cast<double>(r.match)));
+  out.Set("swept", Napi::Boolean::New(info.Env(), r.swept));
+  return out;
 }
 
 Registrar r1("linux_discover", Discover);

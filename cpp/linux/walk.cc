@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace parasight::linux_guest {
@@ -15,6 +16,8 @@ using windows::le64;
 constexpr uint8_t kIpProtoTcp = 6, kIpProtoUdp = 17;
 constexpr uint16_t kAfInet = 2, kAfInet6 = 10;
 constexpr uint16_t kSockStream = 1, kSockDgram = 2;
+constexpr uint64_t kDirectMapSpan = 1ull << 46;  // 64 TiB: the direct map's size with 4-level paging
+constexpr uint32_t kSmallFdTable = 64;           // NR_OPEN_DEFAULT: most tables; larger ones are read alone
 
 void mapV4(const uint8_t* v4, std::array<uint8_t, 16>* out) {
   out->fill(0);
@@ -38,19 +41,58 @@ Walker::Walker(std::shared_ptr<AddressSpace> space, const KernelLayout& layout, 
   const uint32_t fields[] = {t.tasks, t.pid, t.tgid, t.realParent, t.comm, t.startTime, t.mm, t.files};
   uint32_t lo = *std::min_element(std::begin(fields), std::end(fields));
   uint32_t hi = 0;
-  for (uint32_t f : fields) hi = std::max(hi, f + (f == t.comm ? 16u : 16u));
+  for (uint32_t f : fields) hi = std::max(hi, f + 16u);
   taskSpanStart_ = lo;
   taskSpanLen_ = hi - lo;
-  taskBuf_.resize(taskSpanLen_);
+  span_.resize(taskSpanLen_);
+  const FileLayout& F = l_.file;
+  commonLen_ = std::max({F.skV6RcvSaddr, F.skV6Daddr, F.skDaddr, F.skRcvSaddr, F.skNum, F.skDport}) + 16;
+  tailStart_ = std::min(F.skType, F.skProtocol);
+  tailLen_ = std::max(F.skType + 2, F.skProtocol + F.skProtocolSize) - tailStart_;
 }
 
-bool Walker::readTask(uint64_t address, TaskRecord* t, uint64_t* next, Problems& problems) {
-  Error err;
-  if (space_->read(address + taskSpanStart_, taskBuf_.data(), taskSpanLen_, &err) != taskSpanLen_) {
-    problems.read(err, "task_struct", address, "task-list");
-    return false;
+bool Walker::physical(uint64_t va, size_t len, uint64_t* pa) {
+  // The direct map is linear: no page walk, and a range inside it is physically contiguous.
+  if (l_.pageOffsetBase && va >= l_.pageOffsetBase && va - l_.pageOffsetBase < kDirectMapSpan) {
+    *pa = va - l_.pageOffsetBase;
+    return true;
   }
-  const uint8_t* b = taskBuf_.data() - taskSpanStart_;
+  if ((va & 0xfff) + len > 0x1000) return false;  // elsewhere only page-local ranges are contiguous
+  Translation t;
+  Error err;
+  if (!space_->translate(va, &t, &err)) return false;
+  *pa = t.pa;
+  return true;
+}
+
+bool Walker::readOne(uint64_t va, void* dst, size_t len, Error* err) {
+  uint64_t pa = 0;
+  if (physical(va, len, &pa)) return space_->memory().read(pa, dst, len, err) == len;
+  return space_->read(va, dst, len, err) == len;
+}
+
+void Walker::read(Batch& b, size_t itemSize) {
+  const size_t n = b.va.size();
+  b.itemSize = itemSize;
+  b.bytes.assign(n * itemSize, 0);
+  b.ok.assign(n, 0);
+  std::vector<uint64_t> pa(n);
+  std::vector<size_t> slow;
+  for (size_t i = 0; i < n; i++) {
+    if (!kernelPointer(b.va[i]) || !physical(b.va[i], itemSize, &pa[i])) {
+      pa[i] = ~0ull;
+      if (kernelPointer(b.va[i])) slow.push_back(i);
+    }
+  }
+  space_->memory().readMany(pa.data(), n, itemSize, b.bytes.data(), b.ok.data());
+  for (size_t i : slow) {
+    Error err;
+    b.ok[i] = space_->read(b.va[i], b.bytes.data() + i * itemSize, itemSize, &err) == itemSize ? 1 : 0;
+  }
+}
+
+void Walker::decodeTask(const uint8_t* span, uint64_t address, TaskRecord* t, uint64_t* next) const {
+  const uint8_t* b = span - taskSpanStart_;
   const TaskLayout& L = l_.task;
   t->address = address;
   t->pid = static_cast<int32_t>(le32(b + L.pid));
@@ -60,29 +102,34 @@ bool Walker::readTask(uint64_t address, TaskRecord* t, uint64_t* next, Problems&
   t->startTime = le64(b + L.startTime);
   t->mm = le64(b + L.mm);
   t->files = le64(b + L.files);
-  *next = le64(b + L.tasks);
-  uint64_t parent = le64(b + L.realParent);
-  uint32_t ppid = 0;
-  if (kernelPointer(parent) && space_->readU32(parent + L.tgid, &ppid, &err)) t->ppid = static_cast<int32_t>(ppid);
+  t->ppid = 0;
   t->pgd = 0;
-  if (t->mm && kernelPointer(t->mm)) {
-    uint64_t pgdVa = 0;
-    Translation tr;
-    if (space_->readU64(t->mm + L.mmPgd, &pgdVa, &err) && space_->translate(pgdVa, &tr, &err)) t->pgd = tr.pa;
-  }
-  return true;
+  *next = le64(b + L.tasks);
 }
 
-std::vector<TaskRecord> Walker::tasks(Problems& problems) {
+std::vector<TaskRecord> Walker::tasks(bool withDetails, Problems& problems) {
   std::vector<TaskRecord> out;
-  const uint64_t head = initTask_ + l_.task.tasks;
-  uint64_t entry = 0;
-  Error err;
-  if (!space_->readU64(head, &entry, &err)) {
-    problems.read(err, "init_task.tasks", head, "task-list");
+  // Level 1: every task the previous walk found, plus init_task, in one batch.
+  Batch b;
+  b.va.reserve(knownTasks_.size() + 1);
+  b.va.push_back(initTask_ + taskSpanStart_);
+  for (uint64_t t : knownTasks_) b.va.push_back(t + taskSpanStart_);
+  read(b, taskSpanLen_);
+  std::unordered_map<uint64_t, size_t> cached;
+  for (size_t i = 1; i < b.va.size(); i++) {
+    if (b.ok[i]) cached.emplace(b.va[i] - taskSpanStart_, i);
+  }
+  if (!b.ok[0]) {
+    problems.add("HOLE", "init_task is unreadable", initTask_, "task-list");
     return out;
   }
+  TaskRecord init;
+  uint64_t entry = 0;
+  decodeTask(b.at(0), initTask_, &init, &entry);
+  // Verify and extend: follow the links from init_task; a task read in the batch costs nothing more.
+  const uint64_t head = initTask_ + l_.task.tasks;
   std::unordered_set<uint64_t> seen;
+  std::vector<uint64_t> order;
   while (entry != head) {
     if (!kernelPointer(entry)) {
       problems.add("BAD_POINTER", "task list link " + hex(entry) + " is not a kernel address", entry, "task-list");
@@ -96,28 +143,54 @@ std::vector<TaskRecord> Walker::tasks(Problems& problems) {
       problems.add("CYCLE", "task list revisits " + hex(entry), entry, "task-list");
       break;
     }
+    const uint64_t address = entry - l_.task.tasks;
+    const uint8_t* span = nullptr;
+    auto it = cached.find(address);
+    if (it != cached.end()) {
+      span = b.at(it->second);
+    } else {
+      Error err;
+      if (!readOne(address + taskSpanStart_, span_.data(), taskSpanLen_, &err)) {
+        problems.read(err, "task_struct", address, "task-list");
+        break;
+      }
+      span = span_.data();
+    }
     TaskRecord t;
-    uint64_t next = 0;
-    if (!readTask(entry - l_.task.tasks, &t, &next, problems)) break;
+    decodeTask(span, address, &t, &entry);
     out.push_back(t);
-    entry = next;
+    order.push_back(address);
   }
+  knownTasks_ = std::move(order);
+  if (withDetails) details(out);
   return out;
 }
 
-bool Walker::readSock(uint64_t sk, SocketRecord* s) {
+void Walker::details(std::vector<TaskRecord>& tasks) {
+  const TaskLayout& L = l_.task;
+  // real_parent → its tgid, and mm → pgd: one batch each (the parent pointer is read again with the pid).
+  Batch parents, mms, rp;
+  for (const TaskRecord& t : tasks) {
+    parents.va.push_back(0);
+    mms.va.push_back(t.mm ? t.mm + L.mmPgd : 0);
+  }
+  for (const TaskRecord& t : tasks) rp.va.push_back(t.address + L.realParent);
+  read(rp, 8);
+  for (size_t i = 0; i < tasks.size(); i++) parents.va[i] = rp.ok[i] ? le64(rp.at(i)) + L.tgid : 0;
+  read(parents, 4);
+  read(mms, 8);
+  for (size_t i = 0; i < tasks.size(); i++) {
+    if (parents.ok[i]) tasks[i].ppid = static_cast<int32_t>(le32(parents.at(i)));
+    uint64_t pa = 0;
+    if (mms.ok[i] && physical(le64(mms.at(i)), 8, &pa)) tasks[i].pgd = pa;
+  }
+}
+
+bool Walker::decodeSock(const uint8_t* common, const uint8_t* tail, uint64_t sk, SocketRecord* s) const {
   const FileLayout& F = l_.file;
-  uint8_t common[128];
-  const uint32_t commonLen = std::min<uint32_t>(sizeof(common), std::max({F.skV6RcvSaddr, F.skV6Daddr}) + 16);
-  Error err;
-  if (space_->read(sk, common, commonLen, &err) != commonLen) return false;
-  uint8_t tail[8];
-  const uint32_t tailStart = std::min(F.skType, F.skProtocol);
-  const uint32_t tailLen = std::max(F.skType + 2, F.skProtocol + F.skProtocolSize) - tailStart;
-  if (tailLen > sizeof(tail) || space_->read(sk + tailStart, tail, tailLen, &err) != tailLen) return false;
   const uint16_t family = le16(common + F.skFamily);
-  const uint16_t type = le16(tail + (F.skType - tailStart));
-  const uint8_t* protoAt = tail + (F.skProtocol - tailStart);
+  const uint16_t type = le16(tail + (F.skType - tailStart_));
+  const uint8_t* protoAt = tail + (F.skProtocol - tailStart_);
   const uint16_t proto = F.skProtocolSize == 1 ? *protoAt : le16(protoAt);
   if (family != kAfInet && family != kAfInet6) return false;
   if (!((proto == kIpProtoTcp && type == kSockStream) || (proto == kIpProtoUdp && type == kSockDgram))) return false;
@@ -137,120 +210,224 @@ bool Walker::readSock(uint64_t sk, SocketRecord* s) {
   return true;
 }
 
-template <typename Fn>
-bool Walker::eachSocket(const TaskRecord& t, uint32_t taskIndex, Problems& problems, Fn&& fn) {
+std::vector<SocketRecord> Walker::classify(const std::vector<Slot>& files) {
   const FileLayout& F = l_.file;
-  Error err;
-  uint64_t fdt = 0;
-  if (!space_->readU64(t.files + F.filesFdt, &fdt, &err) || !kernelPointer(fdt)) {
-    problems.read(err, "files_struct.fdt of pid " + std::to_string(t.pid), t.files, "fd-table");
-    return true;
-  }
-  uint32_t maxFds = 0;
-  uint64_t fdArray = 0;
-  if (!space_->readU32(fdt + F.fdtMaxFds, &maxFds, &err) || !space_->readU64(fdt + F.fdtFd, &fdArray, &err) ||
-      !kernelPointer(fdArray)) {
-    problems.read(err, "fdtable of pid " + std::to_string(t.pid), fdt, "fd-table");
-    return true;
-  }
-  if (maxFds > limits_.maxFdsPerTable) {
-    problems.add("LIMIT", "fd table of pid " + std::to_string(t.pid) + " has " + std::to_string(maxFds) + " slots; " +
-                              "walking the first " + std::to_string(limits_.maxFdsPerTable), fdt, "fd-table");
-    maxFds = limits_.maxFdsPerTable;
-  }
-  fdBuf_.resize(maxFds);
-  size_t got = space_->read(fdArray, fdBuf_.data(), maxFds * 8ull, &err) / 8;
-  if (got < maxFds) problems.read(err, "fd array of pid " + std::to_string(t.pid), fdArray + got * 8, "fd-table");
-  for (size_t fd = 0; fd < got; fd++) {
-    const uint64_t file = fdBuf_[fd];
-    if (file == 0) continue;
-    if (!kernelPointer(file)) continue;
-    uint64_t privateData = 0;
-    if (l_.socketFileOps) {
-      uint64_t fop = 0;
-      if (!space_->readU64(file + F.fileOp, &fop, &err) || fop != l_.socketFileOps) continue;
-    } else {
-      uint64_t inode = 0;
-      uint16_t mode = 0;
-      if (!space_->readU64(file + F.fileInode, &inode, &err) || !kernelPointer(inode)) continue;
-      uint8_t m[2];
-      if (space_->read(inode + F.inodeMode, m, 2, &err) != 2) continue;
-      mode = le16(m);
-      if ((mode & 0170000) != 0140000) continue;  // S_IFSOCK
-    }
-    uint64_t sk = 0;
-    if (!space_->readU64(file + F.filePrivate, &privateData, &err) || !kernelPointer(privateData) ||
-        !space_->readU64(privateData + F.socketSk, &sk, &err) || !kernelPointer(sk)) {
-      continue;
-    }
-    SocketRecord s;
-    if (!readSock(sk, &s)) continue;
-    s.file = file;
-    s.fd = static_cast<uint32_t>(fd);
-    s.task = taskIndex;
-    if (!fn(s)) return false;
-  }
-  return true;
-}
-
-std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, Problems& problems) {
   std::vector<SocketRecord> out;
-  std::unordered_set<uint64_t> tables;
-  for (uint32_t i = 0; i < tasks.size(); i++) {
-    const TaskRecord& t = tasks[i];
-    if (!t.files || !kernelPointer(t.files) || !tables.insert(t.files).second) continue;
-    bool more = eachSocket(t, i, problems, [&](const SocketRecord& s) {
-      if (out.size() >= limits_.maxSockets) {
-        problems.add("LIMIT", "more than " + std::to_string(limits_.maxSockets) + " sockets", s.sock, "fd-table");
-        return false;
-      }
-      out.push_back(s);
-      return true;
-    });
-    if (!more) break;
+  // Level 4: which files are sockets (f_op == &socket_file_ops, else the inode's S_IFSOCK), then socket → sock.
+  Batch kind;
+  for (const Slot& s : files) kind.va.push_back(s.file + (l_.socketFileOps ? F.fileOp : F.fileInode));
+  read(kind, 8);
+  std::vector<size_t> sockFiles;
+  if (l_.socketFileOps) {
+    for (size_t i = 0; i < files.size(); i++) {
+      if (kind.ok[i] && le64(kind.at(i)) == l_.socketFileOps) sockFiles.push_back(i);
+    }
+  } else {
+    Batch modes;
+    for (size_t i = 0; i < files.size(); i++) modes.va.push_back(kind.ok[i] ? le64(kind.at(i)) + F.inodeMode : 0);
+    read(modes, 2);
+    for (size_t i = 0; i < files.size(); i++) {
+      if (modes.ok[i] && (le16(modes.at(i)) & 0170000) == 0140000) sockFiles.push_back(i);
+    }
+  }
+  Batch priv;
+  for (size_t i : sockFiles) priv.va.push_back(files[i].file + F.filePrivate);
+  read(priv, 8);
+  Batch sk;
+  for (size_t j = 0; j < sockFiles.size(); j++) sk.va.push_back(priv.ok[j] ? le64(priv.at(j)) + F.socketSk : 0);
+  read(sk, 8);
+  Batch common, tail;
+  for (size_t j = 0; j < sockFiles.size(); j++) {
+    const uint64_t p = sk.ok[j] ? le64(sk.at(j)) : 0;
+    common.va.push_back(p);
+    tail.va.push_back(p ? p + tailStart_ : 0);
+  }
+  read(common, commonLen_);
+  read(tail, tailLen_);
+  for (size_t j = 0; j < sockFiles.size(); j++) {
+    if (!common.ok[j] || !tail.ok[j]) continue;
+    SocketRecord s;
+    if (!decodeSock(common.at(j), tail.at(j), common.va[j], &s)) continue;
+    const Slot& slot = files[sockFiles[j]];
+    s.file = slot.file;
+    s.fd = slot.fd;
+    s.task = slot.task;
+    out.push_back(s);
   }
   return out;
 }
 
-bool Walker::find(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, Problems& problems) {
-  // One walk: tasks are read as the list is followed, each fd table as soon as its task is read.
-  const uint64_t head = initTask_ + l_.task.tasks;
-  uint64_t entry = 0;
-  Error err;
-  if (!space_->readU64(head, &entry, &err)) {
-    problems.read(err, "init_task.tasks", head, "task-list");
-    return false;
+std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, Problems& problems) {
+  const FileLayout& F = l_.file;
+  std::vector<SocketRecord> out;
+  // Level 2: fd tables (a table shared by several tasks once, for the first of them).
+  std::unordered_set<uint64_t> tables;
+  std::vector<uint32_t> owner;
+  Batch fdt;
+  for (uint32_t i = 0; i < tasks.size(); i++) {
+    const TaskRecord& t = tasks[i];
+    if (!t.files || !kernelPointer(t.files) || !tables.insert(t.files).second) continue;
+    fdt.va.push_back(t.files + F.filesFdt);
+    owner.push_back(i);
   }
-  std::unordered_set<uint64_t> seen, tables;
-  bool haveWildcard = false;
-  uint32_t count = 0;
-  while (entry != head && kernelPointer(entry) && count++ < limits_.maxTasks && seen.insert(entry).second) {
+  read(fdt, 8);
+  const uint32_t hdrStart = std::min(F.fdtMaxFds, F.fdtFd);
+  const uint32_t hdrLen = std::max(F.fdtMaxFds + 4, F.fdtFd + 8) - hdrStart;
+  Batch hdr;
+  for (size_t i = 0; i < fdt.va.size(); i++) hdr.va.push_back(fdt.ok[i] ? le64(fdt.at(i)) + hdrStart : 0);
+  read(hdr, hdrLen);
+  // Level 3: fd arrays. Default-sized tables in one batch, larger ones alone.
+  struct Table {
+    uint32_t task;
+    uint64_t array;
+    uint32_t count;
+  };
+  std::vector<Table> small, large;
+  for (size_t i = 0; i < hdr.va.size(); i++) {
+    const TaskRecord& t = tasks[owner[i]];
+    if (!hdr.ok[i]) {
+      problems.add("BAD_POINTER", "fd table of pid " + std::to_string(t.pid) + " is unreadable", t.files, "fd-table");
+      continue;
+    }
+    const uint8_t* h = hdr.at(i) - hdrStart;
+    uint32_t maxFds = le32(h + F.fdtMaxFds);
+    const uint64_t array = le64(h + F.fdtFd);
+    if (!kernelPointer(array)) continue;
+    if (maxFds > limits_.maxFdsPerTable) {
+      problems.add("LIMIT", "fd table of pid " + std::to_string(t.pid) + " has " + std::to_string(maxFds) +
+                                " slots; walking the first " + std::to_string(limits_.maxFdsPerTable),
+                   array, "fd-table");
+      maxFds = limits_.maxFdsPerTable;
+    }
+    (maxFds <= kSmallFdTable ? small : large).push_back({owner[i], array, maxFds});
+  }
+  std::vector<Slot> files;
+  Batch arrays;
+  for (const Table& t : small) arrays.va.push_back(t.array);
+  read(arrays, kSmallFdTable * 8);
+  for (size_t i = 0; i < small.size(); i++) {
+    if (!arrays.ok[i]) continue;
+    for (uint32_t fd = 0; fd < small[i].count; fd++) {
+      uint64_t f = le64(arrays.at(i) + fd * 8);
+      if (kernelPointer(f)) files.push_back({small[i].task, fd, f});
+    }
+  }
+  std::vector<uint64_t> big;
+  for (const Table& t : large) {
+    big.assign(t.count, 0);
+    Error err;
+    if (!readOne(t.array, big.data(), t.count * 8ull, &err)) {
+      problems.read(err, "fd array of pid " + std::to_string(tasks[t.task].pid), t.array, "fd-table");
+      continue;
+    }
+    for (uint32_t fd = 0; fd < t.count; fd++) {
+      if (kernelPointer(big[fd])) files.push_back({t.task, fd, big[fd]});
+    }
+  }
+  // Remember every table's slots: the next find looks at new descriptors first.
+  known_.clear();
+  for (const Slot& f : files) {
+    KnownTable& k = known_[tasks[f.task].files];
+    k.task = tasks[f.task];
+    if (k.slots.size() <= f.fd) k.slots.resize(f.fd + 1, 0);
+    k.slots[f.fd] = f.file;
+  }
+  for (SocketRecord& s : classify(files)) {
+    if (out.size() >= limits_.maxSockets) {
+      problems.add("LIMIT", "more than " + std::to_string(limits_.maxSockets) + " sockets", s.sock, "fd-table");
+      break;
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+bool Walker::findNew(const SocketQuery& q, TaskRecord* task, SocketRecord* sock) {
+  const FileLayout& F = l_.file;
+  if (known_.empty()) return false;
+  // The fd tables the last sweep knew, re-read in three batches (fdt, header, slots), compared slot by slot.
+  std::vector<KnownTable*> tables;
+  Batch fdt;
+  for (auto& [files, k] : known_) {
+    tables.push_back(&k);
+    fdt.va.push_back(files + F.filesFdt);
+  }
+  read(fdt, 8);
+  const uint32_t hdrStart = std::min(F.fdtMaxFds, F.fdtFd);
+  const uint32_t hdrLen = std::max(F.fdtMaxFds + 4, F.fdtFd + 8) - hdrStart;
+  Batch hdr;
+  for (size_t i = 0; i < fdt.va.size(); i++) hdr.va.push_back(fdt.ok[i] ? le64(fdt.at(i)) + hdrStart : 0);
+  read(hdr, hdrLen);
+  Batch arrays;
+  std::vector<uint32_t> counts;
+  for (size_t i = 0; i < hdr.va.size(); i++) {
+    const uint8_t* h = hdr.at(i) - hdrStart;
+    const uint32_t maxFds = hdr.ok[i] ? le32(h + F.fdtMaxFds) : 0;
+    // Only default-sized tables here; a table that grew is left to the full sweep.
+    arrays.va.push_back(hdr.ok[i] && maxFds <= kSmallFdTable ? le64(h + F.fdtFd) : 0);
+    counts.push_back(maxFds);
+  }
+  read(arrays, kSmallFdTable * 8);
+  std::vector<Slot> fresh;
+  for (size_t i = 0; i < tables.size(); i++) {
+    if (!arrays.ok[i]) continue;
+    KnownTable& k = *tables[i];
+    for (uint32_t fd = 0; fd < counts[i]; fd++) {
+      const uint64_t f = le64(arrays.at(i) + fd * 8);
+      const uint64_t before = fd < k.slots.size() ? k.slots[fd] : 0;
+      if (f == before || !kernelPointer(f)) continue;
+      fresh.push_back({static_cast<uint32_t>(i), fd, f});
+      if (k.slots.size() <= fd) k.slots.resize(fd + 1, 0);
+      k.slots[fd] = f;
+    }
+  }
+  for (const SocketRecord& s : classify(fresh)) {
+    if (s.proto != q.proto || s.lport != q.lport || s.rport != q.rport || s.raddr != q.raddr) continue;
+    if (!(s.laddr == q.laddr || unspecified(s.laddr))) continue;
+    // The table's task must still be the one that owns it.
+    const KnownTable& k = *tables[s.task];
     TaskRecord t;
     uint64_t next = 0;
-    if (!readTask(entry - l_.task.tasks, &t, &next, problems)) break;
-    entry = next;
-    if (!t.files || !kernelPointer(t.files) || !tables.insert(t.files).second) continue;
-    bool exact = false;
-    eachSocket(t, 0, problems, [&](const SocketRecord& s) {
-      if (s.proto != q.proto || s.lport != q.lport) return true;
-      const bool remoteMatch = s.rport == q.rport && s.raddr == q.raddr;
-      const bool localMatch = s.laddr == q.laddr || unspecified(s.laddr);
-      if (remoteMatch && localMatch) {
-        *task = t;
-        *sock = s;
-        exact = true;
-        return false;
-      }
-      if (!haveWildcard && s.rport == 0 && unspecified(s.raddr) && localMatch) {
-        *task = t;
-        *sock = s;
-        haveWildcard = true;
-      }
-      return true;
-    });
-    if (exact) return true;
+    Error err;
+    if (!readOne(k.task.address + taskSpanStart_, span_.data(), taskSpanLen_, &err)) return false;
+    decodeTask(span_.data(), k.task.address, &t, &next);
+    if (t.files != k.task.files || t.tgid != k.task.tgid) return false;
+    std::vector<TaskRecord> one{t};
+    details(one);
+    *task = one[0];
+    *sock = s;
+    sock->task = 0;
+    return true;
   }
-  return haveWildcard;
+  return false;
+}
+
+Walker::FindResult Walker::find(const SocketQuery& q, Problems& problems) {
+  FindResult r;
+  TaskRecord task;
+  SocketRecord sock;
+  if (findNew(q, &task, &sock)) {
+    r.tasks.push_back(task);
+    r.sockets.push_back(sock);
+    r.match = 0;
+    return r;
+  }
+  r.swept = true;
+  r.tasks = tasks(true, problems);
+  r.sockets = sockets(r.tasks, problems);
+  long wildcard = -1;
+  for (size_t i = 0; i < r.sockets.size(); i++) {
+    const SocketRecord& s = r.sockets[i];
+    if (s.proto != q.proto || s.lport != q.lport) continue;
+    if (!(s.laddr == q.laddr || unspecified(s.laddr))) continue;
+    if (s.rport == q.rport && s.raddr == q.raddr) {
+      r.match = static_cast<long>(i);
+      return r;
+    }
+    if (wildcard < 0 && s.rport == 0 && unspecified(s.raddr)) wildcard = static_cast<long>(i);
+  }
+  r.match = wildcard;
+  return r;
 }
 
 }  // namespace parasight::linux_guest

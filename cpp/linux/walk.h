@@ -1,6 +1,11 @@
 // Bounded walks of a Linux guest: the task list (init_task.tasks, thread-group leaders) and, per task, the fd
 // table → struct file → struct socket → struct sock (TCP/UDP, IPv4/IPv6). Walks stop at their limits, on a
 // cycle, or at an unreadable/implausible pointer, and report each as a problem; what was read is still returned.
+//
+// Reads go level by level, one batch per level (memflow's style): all task spans, then all fd-table headers,
+// all fd arrays, all f_op pointers, ... Each batch is one readMany on the memory source (one process_vm_readv
+// for a QEMU process). The task list is re-read from the addresses the previous walk found, then verified link by
+// link from init_task; links that moved are followed one read at a time.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -48,31 +53,62 @@ class Walker {
  public:
   Walker(std::shared_ptr<AddressSpace> space, const KernelLayout& layout, uint64_t initTask, const WalkLimits& limits);
 
-  // Every thread-group leader from init_task onwards.
-  std::vector<TaskRecord> tasks(Problems& problems);
+  // Every thread-group leader after init_task; with `details`, parent pid and page-table root too.
+  std::vector<TaskRecord> tasks(bool details, Problems& problems);
   // Every TCP/UDP socket held in the fd tables of `tasks` (a shared fd table is walked once, for its first task).
   std::vector<SocketRecord> sockets(const std::vector<TaskRecord>& tasks, Problems& problems);
-  // One bounded walk that stops at the first socket matching q exactly; a socket with an unspecified remote end
-  // (listening, unconnected UDP) on the same local port answers when no exact match exists. Fills *task/*sock.
-  bool find(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, Problems& problems);
-
-  AddressSpace& space() { return *space_; }
+  // One bounded walk for a socket matching q exactly; a socket with an unspecified remote end (listening,
+  // unconnected UDP) on the same local port answers when no exact match exists. Fills *task/*sock.
+  // First looks only at descriptors that appeared since the last sweep in the fd tables it knows (a new
+  // connection of a known process): then tasks/sockets hold just the owner and its socket. When that finds no
+  // exact match, a full sweep decides, and tasks/sockets hold everything it saw (the caller's new snapshot).
+  // Returns the index of the match in sockets, or -1.
+  struct FindResult {
+    long match = -1;
+    bool swept = false;
+    std::vector<TaskRecord> tasks;
+    std::vector<SocketRecord> sockets;
+  };
+  FindResult find(const SocketQuery& q, Problems& problems);
 
  private:
-  bool readTask(uint64_t address, TaskRecord* t, uint64_t* next, Problems& problems);
-  // Calls fn(sock) for each TCP/UDP socket of one fd table; fn returns false to stop. False when stopped.
-  template <typename Fn>
-  bool eachSocket(const TaskRecord& t, uint32_t taskIndex, Problems& problems, Fn&& fn);
-  bool readSock(uint64_t sk, SocketRecord* s);
+  struct Batch {
+    std::vector<uint64_t> va;
+    std::vector<uint8_t> bytes, ok;
+    size_t itemSize = 0;
+    const uint8_t* at(size_t i) const { return bytes.data() + i * itemSize; }
+  };
+  // Reads itemSize bytes at every b.va[i] in one batch (direct-map addresses need no page walk).
+  void read(Batch& b, size_t itemSize);
+  bool physical(uint64_t va, size_t len, uint64_t* pa);
+  bool readOne(uint64_t va, void* dst, size_t len, Error* err);
+  void decodeTask(const uint8_t* span, uint64_t address, TaskRecord* t, uint64_t* next) const;
+  void details(std::vector<TaskRecord>& tasks);
+  bool decodeSock(const uint8_t* common, const uint8_t* tail, uint64_t sk, SocketRecord* s) const;
   bool kernelPointer(uint64_t va) const { return (va >> 47) == 0x1ffff; }
+  struct Slot {
+    uint32_t task, fd;
+    uint64_t file;
+  };
+  // Socket records of the slots that are TCP/UDP sockets (level 4 of a walk).
+  std::vector<SocketRecord> classify(const std::vector<Slot>& files);
+  bool findNew(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
+
+  // What the last sweep saw in each fd table: its task and the file pointer in every slot.
+  struct KnownTable {
+    TaskRecord task;
+    std::vector<uint64_t> slots;
+  };
+  std::unordered_map<uint64_t, KnownTable> known_;
 
   std::shared_ptr<AddressSpace> space_;
   KernelLayout l_;
   uint64_t initTask_;
   WalkLimits limits_;
   uint32_t taskSpanStart_ = 0, taskSpanLen_ = 0;
-  std::vector<uint8_t> taskBuf_;
-  std::vector<uint64_t> fdBuf_;
+  uint32_t commonLen_ = 0, tailStart_ = 0, tailLen_ = 0;
+  std::vector<uint64_t> knownTasks_;  // task addresses in list order, from the previous walk
+  std::vector<uint8_t> span_;
 };
 
 }  // namespace parasight::linux_guest

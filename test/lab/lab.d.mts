@@ -36,6 +36,8 @@ export interface Spawned {
   pid: number;
   output: string;
   localPort: number | undefined;
+  /** The guest file collecting the program's output. */
+  outputPath: string;
 }
 export interface Lab {
   readonly id: string;

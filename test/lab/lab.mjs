@@ -293,7 +293,7 @@ class Lab {
       if (!output.startsWith('ok')) throw new Error(`guest program ${line} failed: ${output}`);
     }
     const lport = /^ok (\d+)/.exec(output)?.[1];
-    return { pid, output, localPort: lport ? Number(lport) : undefined };
+    return { pid, output, localPort: lport ? Number(lport) : undefined, outputPath: out };
   }
 
   async kill(pid) {

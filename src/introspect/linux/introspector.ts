@@ -50,6 +50,11 @@ interface Snapshot {
   index: Map<string, GuestConnection | GuestSocket>;
 }
 
+/** Index form of canonical text: IPv4 as ::ffff:a.b.c.d, so v4 traffic finds dual-stack v6 sockets too. */
+function indexForm(address: string): string {
+  return address.includes(':') ? address : `::ffff:${address}`;
+}
+
 function key(proto: string, la: string, lp: number, ra: string, rp: number): string {
   return `${proto}|${la}|${lp}|${ra}|${rp}`;
 }
@@ -137,26 +142,37 @@ export class LinuxIntrospector implements GuestIntrospector {
 
   lookupConnection(tuple: GuestSocketTuple): ConnectionOwner | undefined {
     const snap = this.#current();
+    // Fast path: the sensor hands over canonical text (what its decoder prints); anything else is canonicalised
+    // before the index is declared a miss.
+    let hit = this.#fromIndex(snap, tuple, indexForm(tuple.localAddress), indexForm(tuple.remoteAddress));
+    if (hit) return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
     parseAddress(tuple.localAddress, this.#laddr);
     parseAddress(tuple.remoteAddress, this.#raddr);
-    const la = formatAddress(this.#laddr, 0, 6);
-    const ra = formatAddress(this.#raddr, 0, 6);
-    const hit = this.#fromIndex(snap, tuple, la, ra);
+    hit = this.#fromIndex(snap, tuple, formatAddress(this.#laddr, 0, 6), formatAddress(this.#raddr, 0, 6));
     if (hit) return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
-    // One bounded walk that stops at the first match.
+    // One bounded walk: new descriptors of known fd tables first, else a full sweep that becomes the snapshot.
     const r = this.#native.linux_find(this.#walker, PROTO_NUMBER[tuple.proto], tuple.localPort, tuple.remotePort, this.#laddr, this.#raddr);
-    if (!r) return undefined;
-    const { processes, connections, sockets } = this.#decode(r);
-    const process = processes[0]!;
-    if (!snap.byPid.has(process.pid)) {
-      snap.byPid.set(process.pid, process);
-      snap.processes.items.push(process);
+    let found: GuestConnection | GuestSocket | undefined;
+    if (r.swept) {
+      const next = this.#snapshotOf(r);
+      this.#snapshot = next;
+      if (r.match < 0) return undefined;
+      found = this.#itemAt(next, r, r.match);
+    } else {
+      if (r.match < 0) return undefined;
+      const { processes, connections, sockets } = this.#decode(r);
+      const process = processes[0]!;
+      if (!snap.byPid.has(process.pid)) {
+        snap.byPid.set(process.pid, process);
+        snap.processes.items.push(process);
+      }
+      found = connections[0] ?? sockets[0]!;
+      this.#addToIndex(snap, found);
+      if ('state' in found) snap.connections.items.push(found);
+      else snap.sockets.items.push(found);
     }
-    const found = connections[0] ?? sockets[0]!;
-    this.#addToIndex(snap, found);
-    if ('state' in found) snap.connections.items.push(found);
-    else snap.sockets.items.push(found);
-    return { pid: found.pid, process: snap.byPid.get(found.pid), connection: found, answeredFrom: 'refresh' };
+    const now = this.#snapshot!;
+    return found && { pid: found.pid, process: now.byPid.get(found.pid), connection: found, answeredFrom: 'refresh' };
   }
 
   memoryMap(pid: number): WithProblems<MemoryMapEntry> {
@@ -169,7 +185,10 @@ export class LinuxIntrospector implements GuestIntrospector {
   refresh(): void {
     this.#check();
     this.#space.invalidate();
-    const r = this.#native.linux_walk(this.#walker, true);
+    this.#snapshot = this.#snapshotOf(this.#native.linux_walk(this.#walker, true));
+  }
+
+  #snapshotOf(r: NativeLinuxWalk): Snapshot {
     const { processes, connections, sockets } = this.#decode(r);
     const byPid = new Map<number, GuestProcess>();
     for (const p of processes) byPid.set(p.pid, p);
@@ -182,7 +201,13 @@ export class LinuxIntrospector implements GuestIntrospector {
     };
     for (const c of connections) this.#addToIndex(snap, c);
     for (const s of sockets) this.#addToIndex(snap, s);
-    this.#snapshot = snap;
+    return snap;
+  }
+
+  // The decoded item for native socket index i (connections and sockets are split by kind while decoding).
+  #itemAt(snap: Snapshot, r: NativeLinuxWalk, i: number): GuestConnection | GuestSocket | undefined {
+    const sock = r.sockU64[i * 2];
+    return snap.connections.items.find((c) => c.address === sock) ?? snap.sockets.items.find((s) => s.address === sock);
   }
 
   close(): void {
@@ -214,10 +239,11 @@ export class LinuxIntrospector implements GuestIntrospector {
   }
 
   #addToIndex(snap: Snapshot, item: GuestConnection | GuestSocket): void {
-    const la = formatAddress(parseAddress(item.localAddress), 0, 6);
+    // Addresses here come from formatAddress: canonical already.
+    const la = indexForm(item.localAddress);
     const k =
       'state' in item
-        ? key(item.proto, la, item.localPort, formatAddress(parseAddress(item.remoteAddress), 0, 6), item.remotePort)
+        ? key(item.proto, la, item.localPort, indexForm(item.remoteAddress), item.remotePort)
         : key(item.proto, la, item.localPort, ANY6, 0);
     // First holder wins: a socket inherited by several processes is attributed to the first task walked (the
     // parent, usually), as the guest's own tools list it first.
@@ -225,52 +251,55 @@ export class LinuxIntrospector implements GuestIntrospector {
   }
 
   #decode(r: NativeLinuxWalk): { processes: GuestProcess[]; connections: GuestConnection[]; sockets: GuestSocket[] } {
+    // Locals: the native result object is in dictionary mode, and a property lookup per element would dominate.
+    const { taskU64, taskI32, comm, startMs, sockU64, sockU32, sockAddr } = r;
     const processes: GuestProcess[] = [];
-    const nt = r.taskI32.length / 3;
+    const nt = taskI32.length / 3;
     for (let i = 0; i < nt; i++) {
-      const comm = r.comm.subarray(i * 16, i * 16 + 16);
-      const end = comm.indexOf(0);
+      // comm is at most 15 bytes: building the string by hand beats a Buffer per task.
+      let name = '';
+      for (let k = i * 16; k < i * 16 + 16 && comm[k] !== 0; k++) name += String.fromCharCode(comm[k]!);
       const p: GuestProcess = {
-        pid: r.taskI32[i * 3 + 1]!,
-        tgid: r.taskI32[i * 3 + 1]!,
-        ppid: r.taskI32[i * 3 + 2]!,
-        name: Buffer.from(comm.buffer, comm.byteOffset, end < 0 ? 16 : end).toString('utf8'),
-        createTime: Number(r.taskU64[i * 5 + 1]! / 1_000_000n),
+        pid: taskI32[i * 3 + 1]!,
+        tgid: taskI32[i * 3 + 1]!,
+        ppid: taskI32[i * 3 + 2]!,
+        name,
+        createTime: startMs[i]!,
         createTimeBase: 'boot',
-        address: r.taskU64[i * 5]!,
+        address: taskU64[i * 5]!,
         foundBy: 'task-list',
       };
-      if (r.taskU64[i * 5 + 3]! !== 0n) p.dtb = r.taskU64[i * 5 + 3]!;
+      if (taskU64[i * 5 + 3]! !== 0n) p.dtb = taskU64[i * 5 + 3]!;
       processes.push(p);
     }
     const connections: GuestConnection[] = [];
     const sockets: GuestSocket[] = [];
-    const ns = r.sockU32.length / 7;
+    const ns = sockU32.length / 7;
     for (let i = 0; i < ns; i++) {
       const u = i * 7;
-      const family = r.sockU32[u + 2] === 4 ? 4 : 6;
-      const proto = r.sockU32[u + 3] === 6 ? 'tcp' : 'udp';
-      const state = r.sockU32[u + 4]!;
-      const rport = r.sockU32[u + 6]!;
-      const pid = processes[r.sockU32[u]!]?.pid ?? -1;
-      const base = {
-        proto,
-        family,
-        localAddress: formatAddress(r.sockAddr, i * 32, family),
-        localPort: r.sockU32[u + 5]!,
-        pid,
-        foundBy: 'fd-table',
-        address: r.sockU64[i * 2]!,
-      } as const;
-      const listening = proto === 'tcp' ? state === TCP_LISTEN : rport === 0;
-      if (listening) {
-        sockets.push({ ...base });
+      const family = sockU32[u + 2] === 4 ? 4 : 6;
+      const proto = sockU32[u + 3] === 6 ? 'tcp' : 'udp';
+      const state = sockU32[u + 4]!;
+      const rport = sockU32[u + 6]!;
+      const pid = processes[sockU32[u]!]?.pid ?? -1;
+      const localAddress = formatAddress(sockAddr, i * 32, family);
+      const localPort = sockU32[u + 5]!;
+      const address = sockU64[i * 2]!;
+      // Object literals with all fields (no spreads): one hidden class per kind, cheap to build.
+      if (proto === 'tcp' ? state === TCP_LISTEN : rport === 0) {
+        sockets.push({ proto, family, localAddress, localPort, pid, foundBy: 'fd-table', address });
       } else {
         connections.push({
-          ...base,
-          remoteAddress: formatAddress(r.sockAddr, i * 32 + 16, family),
+          proto,
+          family,
+          localAddress,
+          localPort,
+          remoteAddress: formatAddress(sockAddr, i * 32 + 16, family),
           remotePort: rport,
           state: proto === 'tcp' ? (TCP_STATES[state] ?? String(state)) : '',
+          pid,
+          foundBy: 'fd-table',
+          address,
         });
       }
     }

@@ -21,6 +21,8 @@ export interface NativeLinuxWalk {
   taskI32: Int32Array;
   /** per task: 16 bytes of comm */
   comm: Uint8Array;
+  /** per task: start time, ms since boot */
+  startMs: Float64Array;
   /** per socket: struct sock, struct file */
   sockU64: BigUint64Array;
   /** per socket: task index, fd, family (4/6), protocol, state, local port, remote port */
@@ -51,5 +53,12 @@ export interface NativeLinux {
   ): NativeHandle;
   linux_walker_close(walker: NativeHandle): void;
   linux_walk(walker: NativeHandle, withSockets: boolean): NativeLinuxWalk;
-  linux_find(walker: NativeHandle, proto: number, lport: number, rport: number, laddr: Uint8Array, raddr: Uint8Array): NativeLinuxWalk | null;
+  linux_find(
+    walker: NativeHandle,
+    proto: number,
+    lport: number,
+    rport: number,
+    laddr: Uint8Array,
+    raddr: Uint8Array,
+  ): NativeLinuxWalk & { match: number; swept: boolean };
 }

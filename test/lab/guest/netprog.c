@@ -1,6 +1,7 @@
 // Lab traffic program (runs in the guest and, as `serve`, on the host side of the lab bridge).
-//   netprog tcp-connect ADDR PORT      connect, print "ok LPORT", hold the connection until killed
+//   netprog tcp-connect ADDR PORT [N]  connect (N times), print "ok LPORT...", hold the connections until killed
 //   netprog udp-connect ADDR PORT      connected UDP socket, send one datagram, print "ok LPORT", hold
+//   netprog tcp-more ADDR PORT         connect once, then once more on every SIGUSR1, printing "ok LPORT" each time
 //   netprog tcp-listen PORT [4|6]      listen (v6 socket is dual-stack), accept and hold peers
 //   netprog udp-bind PORT [4|6]        bound UDP socket, hold
 //   netprog serve PORT MAXCONN SECONDS host-side peer: TCP+UDP on [::]:PORT, at most MAXCONN connections held,
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,16 +51,49 @@ static void hold(void) {
   for (;;) pause();
 }
 
-static int client(int type, const char* addr, int port) {
+static int client(int type, const char* addr, int port, int count) {
   struct sockaddr_storage ss;
   socklen_t len;
   int family = parse_addr(addr, port, &ss, &len);
   if (family < 0) return fprintf(stderr, "bad address %s\n", addr), 2;
-  int fd = socket(family, type, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr*)&ss, len) != 0) return perror("connect"), 1;
-  if (type == SOCK_DGRAM && send(fd, "hello\n", 6, 0) < 0) return perror("send"), 1;
-  printf("ok %d\n", local_port(fd));
+  if (count < 1 || count > 1000) return fprintf(stderr, "count must be 1..1000\n"), 2;
+  char line[8192];
+  int used = snprintf(line, sizeof(line), "ok");
+  for (int i = 0; i < count; i++) {
+    int fd = socket(family, type, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr*)&ss, len) != 0) return perror("connect"), 1;
+    if (type == SOCK_DGRAM && send(fd, "hello\n", 6, 0) < 0) return perror("send"), 1;
+    used += snprintf(line + used, sizeof(line) - (size_t)used, " %d", local_port(fd));
+  }
+  printf("%s\n", line);
   fflush(stdout);
+  hold();
+  return 0;
+}
+
+static volatile sig_atomic_t more_pending;
+
+static void on_usr1(int sig) {
+  (void)sig;
+  more_pending++;
+}
+
+// A long-running process that opens connections on command: "new connection of a known process".
+static int more(const char* addr, int port) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int family = parse_addr(addr, port, &ss, &len);
+  if (family < 0) return fprintf(stderr, "bad address %s\n", addr), 2;
+  signal(SIGUSR1, on_usr1);
+  for (int opened = 0; opened < 1000;) {
+    int fd = socket(family, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr*)&ss, len) != 0) return perror("connect"), 1;
+    printf("ok %d\n", local_port(fd));
+    fflush(stdout);
+    opened++;
+    while (more_pending == 0) pause();
+    more_pending--;
+  }
   hold();
   return 0;
 }
@@ -129,13 +164,14 @@ static int serve(int port, int maxconn, int seconds) {
 
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc >= 4 && strcmp(argv[1], "tcp-connect") == 0) return client(SOCK_STREAM, argv[2], atoi(argv[3]));
-  if (argc >= 4 && strcmp(argv[1], "udp-connect") == 0) return client(SOCK_DGRAM, argv[2], atoi(argv[3]));
+  if (argc >= 4 && strcmp(argv[1], "tcp-connect") == 0) return client(SOCK_STREAM, argv[2], atoi(argv[3]), argc >= 5 ? atoi(argv[4]) : 1);
+  if (argc >= 4 && strcmp(argv[1], "udp-connect") == 0) return client(SOCK_DGRAM, argv[2], atoi(argv[3]), argc >= 5 ? atoi(argv[4]) : 1);
+  if (argc >= 4 && strcmp(argv[1], "tcp-more") == 0) return more(argv[2], atoi(argv[3]));
   if (argc >= 3 && strcmp(argv[1], "tcp-listen") == 0)
     return bound(SOCK_STREAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
   if (argc >= 3 && strcmp(argv[1], "udp-bind") == 0)
     return bound(SOCK_DGRAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
   if (argc >= 5 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT | tcp-listen|udp-bind PORT [4|6] | serve PORT MAX SECONDS\n");
+  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT [N] | tcp-more ADDR PORT | tcp-listen|udp-bind PORT [4|6] | serve PORT MAX SECONDS\n");
   return 2;
 }

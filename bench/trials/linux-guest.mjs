@@ -1,0 +1,143 @@
+// Linux guest introspection on a live lab guest (KASLR, TCG; the guest keeps running, never paused), through the
+// shared RAM file and through the QEMU process (process_vm_readv):
+//   new connection → attributed: the first lookupConnection of a connection opened after the snapshot (a miss,
+//     then one bounded walk), one connection at a time: (a) a known, running process opens it (the walk looks at
+//     new descriptors of known fd tables), (b) a new process opens it (the walk is a full sweep), p50/p99
+//   snapshot hit: lookupConnection of a connection already in the snapshot
+//   full sweep: refresh() = task list + every fd table + every TCP/UDP socket, decoded into JS objects
+// References measured in the same run: one 8-byte guest-virtual read through the address space (the smallest
+// introspection step), and one 4 KiB guest-physical read.
+// Needs root, QEMU and the prepared lab (`node test/lab/prepare.mjs`), and `npm run build`.
+// Run alone (`node bench/trials/linux-guest.mjs [--quick]`) or through the bench runner.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TRIAL = 'linux-guest';
+const packageRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes('--quick');
+const CONNECTIONS = quick ? 20 : 60;
+const SWEEPS = quick ? 30 : 100;
+const HITS = quick ? 2000 : 20000;
+
+const { labUnavailable, startLab } = await import(join(packageRoot, 'test', 'lab', 'lab.mjs'));
+const { cacheDir, prepareLab } = await import(join(packageRoot, 'test', 'lab', 'prepare.mjs'));
+const ps = await import(join(packageRoot, 'dist', 'index.js'));
+const { existsSync, readFileSync, writeFileSync } = await import('node:fs');
+
+const why = labUnavailable();
+if (why) {
+  process.stderr.write(`${TRIAL}: skipped: ${why}\n`);
+  process.exit(0);
+}
+
+const rows = [];
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+function addRow(name, samplesNs, { reference = false, note } = {}) {
+  const s = [...samplesNs].sort((a, b) => a - b);
+  const r = { trial: TRIAL, name, reference, samples: s.length, p50Ns: pct(s, 50), p99Ns: pct(s, 99), perItemNs: pct(s, 50), items: 1, note };
+  rows.push(r);
+  process.stdout.write(`PARASIGHT_BENCH_ROW ${JSON.stringify(r)}\n`);
+}
+function time(fn) {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t);
+}
+
+const inputs = prepareLab({ download: false });
+const profilePath = join(cacheDir, `profile-${inputs.version}.json`);
+if (!existsSync(profilePath)) {
+  writeFileSync(profilePath, ps.serializeIsf(ps.generateLinuxProfile(readFileSync(inputs.vmlinuz), { origin: `vmlinuz-${inputs.version}` })));
+}
+const profile = ps.Profile.load(profilePath);
+
+const lab = await startLab({ memory: 'shm', kaslr: true });
+try {
+  // Some ordinary background: a few connected and listening programs.
+  for (const argv of [['tcp-connect', lab.hostV4, '7000'], ['udp-connect', lab.hostV6, '7000'], ['tcp-listen', '8080', '6']]) {
+    await lab.spawn(['netprog', ...argv]);
+  }
+  const sources = [
+    ['live RAM file', ps.openMemory({ kind: 'live-file', path: lab.ramPath })],
+    ['QEMU process', await ps.openMemory({ kind: 'qemu-process', pid: lab.pid, qmp: lab.qmpPath })],
+  ];
+  // Touch the RAM file's mapping once, as a long-running sensor has: first touches of a fresh mapping cost
+  // ~1.4 µs per page here and would otherwise land on whichever lookup meets a page first.
+  const chunk = new Uint8Array(1 << 20);
+  for (let at = 0n; at < sources[0][1].size; at += BigInt(chunk.length)) sources[0][1].readPhysicalInto(at, chunk, { partial: true });
+  // A second reader of the same file right after the first: its walks meet CPU caches the first one warmed (the
+  // first reader runs right after the TCG guest ran, with caches cold).
+  sources.splice(1, 0, ['live RAM file, warm', ps.openMemory({ kind: 'live-file', path: lab.ramPath })]);
+  sources[0][0] = 'live RAM file, cold';
+  const intros = sources.map(([label, mem]) => [label, mem, ps.LinuxIntrospector.open(mem, { profile })]);
+  const tuple = (port) => ({ proto: 'tcp', family: 4, localAddress: lab.guestV4, localPort: port, remoteAddress: lab.hostV4, remotePort: 7000 });
+  const miss = { known: intros.map(() => []), fresh: intros.map(() => []) };
+  const wrong = intros.map(() => 0);
+  const attribute = (kind, port, pid) => {
+    intros.forEach(([, , intro], k) => {
+      let owner;
+      miss[kind][k].push(time(() => (owner = intro.lookupConnection(tuple(port)))));
+      if (owner?.answeredFrom !== 'refresh' || owner.pid !== pid) wrong[k]++;
+    });
+  };
+  for (const [, , intro] of intros) intro.refresh();
+  // Warm the native paths once (first N-API calls, page-table walks) on a lookup that is not measured.
+  for (const [, , intro] of intros) intro.lookupConnection(tuple(1));
+  // (a) A running process opens one more connection per SIGUSR1.
+  const known = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, '7000'], { as: 'benchmore' });
+  for (const [, , intro] of intros) intro.refresh();
+  for (let i = 1; i <= CONNECTIONS; i++) {
+    const out = await lab.run(
+      `kill -USR1 ${known.pid}; i=0; while [ $(grep -c ok ${known.outputPath}) -le ${i} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; tail -n1 ${known.outputPath}`,
+    );
+    attribute('known', Number(/ok (\d+)/.exec(out)[1]), known.pid);
+  }
+  // (b) A new process per connection.
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const p = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, '7000'], { as: `benchnew${i}` });
+    attribute('fresh', p.localPort, p.pid);
+  }
+  const tuples = [];
+  for (const [, , intro] of intros) intro.refresh();
+  for (const c of intros[0][2].connections().items) tuples.push({ proto: c.proto, family: c.family, localAddress: c.localAddress, localPort: c.localPort, remoteAddress: c.remoteAddress, remotePort: c.remotePort });
+  for (const [label, mem, intro] of intros) {
+    const k = intros.findIndex((x) => x[2] === intro);
+    addRow(`${label}: new connection of a running process → attributed`, miss.known[k], { note: `${wrong[k]} wrong of ${2 * CONNECTIONS}` });
+    addRow(`${label}: new connection of a new process → attributed (full sweep)`, miss.fresh[k]);
+    const hit = [];
+    for (let i = 0; i < HITS; i++) {
+      const t = tuples[i % tuples.length];
+      hit.push(time(() => intro.lookupConnection(t)));
+    }
+    addRow(`${label}: snapshot hit`, hit);
+    const sweep = [];
+    for (let i = 0; i < SWEEPS; i++) sweep.push(time(() => intro.refresh()));
+    const n = intro.processes().items.length;
+    const c = intro.connections().items.length + intro.sockets().items.length;
+    addRow(`${label}: full task + socket sweep`, sweep, { note: `${n} tasks, ${c} sockets` });
+    // References: the smallest steps an introspection is made of, same source, same run.
+    const space = mem.addressSpace({ mode: 'ia32e', dtb: intro.info().dtb });
+    const eight = new Uint8Array(8);
+    const va = intro.info().kernelBase;
+    const small = [];
+    for (let i = 0; i < HITS; i++) small.push(time(() => space.readInto(va, eight)));
+    addRow(`${label}: reference: one 8-byte virtual read`, small, { reference: true });
+    const page = new Uint8Array(4096);
+    const pg = [];
+    for (let i = 0; i < HITS; i++) pg.push(time(() => mem.readPhysicalInto(BigInt(i % 4096) * 4096n, page)));
+    addRow(`${label}: reference: one 4 KiB physical read`, pg, { reference: true });
+    space.close();
+  }
+  for (const [, mem, intro] of intros) {
+    intro.close();
+    mem.close();
+  }
+} finally {
+  await lab.stop();
+}
+
+const fmt = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns} ns`);
+process.stdout.write(`\n| ${TRIAL} | p50 | p99 | samples | note |\n|---|---|---|---|---|\n`);
+for (const r of rows) process.stdout.write(`| ${r.name} | ${fmt(r.p50Ns)} | ${fmt(r.p99Ns)} | ${r.samples} | ${r.note ?? ''} |\n`);
