@@ -1,7 +1,7 @@
 /**
- * Guest mode of the baseline detector with the real Windows XP introspector on a generated guest image. Its process
- * walk is real; its memory maps (VAD walk) are not implemented yet, so the detector must say it cannot judge
- * (verdict "unknown", exit 2 in the CLI) — never report every baseline file as missing.
+ * Guest mode of the baseline detector with the real Windows XP introspector (VAD walk) on generated guest images:
+ * the baseline is recorded from outside on a clean guest, then the same guest with cridex's injected
+ * PAGE_EXECUTE_READWRITE region in explorer.exe, and with an extra DLL mapped, is checked from outside.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,42 +11,68 @@ import { openMemory } from '../../src/index.js';
 import { BaselineDetector } from '../../src/baseline/detector.js';
 import { GuestMapSource } from '../../src/baseline/guest.js';
 import { BaselineStore } from '../../src/baseline/store.js';
+import type { Finding } from '../../src/baseline/types.js';
 import { WindowsIntrospector } from '../../src/introspect/windows/introspector.js';
 import { buildImage } from '../fixtures/windows/builder.js';
-import { generic } from '../fixtures/windows/scenarios.js';
+import type { Scenario } from '../fixtures/windows/scenario.js';
+import { cridex } from '../fixtures/windows/scenarios.js';
 
 let dir: string;
+let store: BaselineStore;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'parasight-bl-win-'));
+  store = new BaselineStore(join(dir, 'b.db'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
-describe('baseline guest mode on a Windows XP image', () => {
-  it('finds the guest process by name and answers "unknown" while memory maps are unavailable', async () => {
-    const t = buildImage(generic(), join(dir, 'generic.raw'));
-    const mem = openMemory(t.path);
-    const w = WindowsIntrospector.open(mem);
-    const store = new BaselineStore(':memory:');
-    try {
-      const det = await BaselineDetector.create({ store, source: new GuestMapSource(w, { vm: 'xp-lab' }) });
-      const snaps = det.collect({ name: 'iexplore.exe' });
-      expect(snaps).toHaveLength(1);
-      expect(snaps[0]!.env.osVersion).toMatch(/^windows /);
-      const memProblems = snaps[0]!.problems.filter((p) => p.walk === 'vad');
-      if (memProblems.length === 0) {
-        // The VAD walk has landed: then the map must name the process's executable (the honest positive case).
-        expect(snaps[0]!.processes[0]!.entries.length).toBeGreaterThan(0);
-        return;
-      }
-      expect(() => det.record({ name: 'iexplore.exe' })).toThrow(/cannot record/);
-      const [r] = det.check({ pid: 1320 });
-      expect(r!.comparison.findings).toEqual([]);
-      expect(r!.events.map((e) => [e.type, e.verdict, e.vm])).toEqual([['baseline.unknown', 'unknown', 'xp-lab']]);
-      expect(r!.events[0]!.reason).toMatch(/no memory map could be read/);
-    } finally {
-      store.close();
-      w.close();
-      mem.close();
-    }
+const infected = cridex();
+/** The same guest without the injected regions. */
+const clean = cridex({ name: 'cridex-clean', processes: infected.processes.map(({ extraVads: _, ...p }) => p) });
+/** The clean guest with one DLL more in explorer.exe (a classic LoadLibrary injection). */
+const withDll = cridex({
+  name: 'cridex-dll',
+  processes: clean.processes.map((p) =>
+    p.pid === 1484 ? { ...p, extraVads: [{ start: 0x10000000, size: 0x8000, protection: 7, file: '\\WINDOWS\\Temp\\hook.dll' }] } : p,
+  ),
+});
+
+async function onGuest<T>(s: Scenario, fn: (d: BaselineDetector) => T): Promise<T> {
+  const t = buildImage(s, join(dir, `${s.name}.raw`));
+  const mem = openMemory(t.path);
+  const w = WindowsIntrospector.open(mem);
+  try {
+    return fn(await BaselineDetector.create({ store, source: new GuestMapSource(w, { vm: 'xp-lab' }) }));
+  } finally {
+    w.close();
+    mem.close();
+  }
+}
+
+const kinds = (fs: Finding[]) => fs.map((f) => `${f.kind}:${f.risk}:${f.path}`).sort();
+
+describe('baseline guest mode on Windows XP images (VAD walk from outside)', () => {
+  it('records explorer.exe on the clean guest and finds nothing on a second look', async () => {
+    const rec = await onGuest(clean, (d) => d.record({ name: 'explorer.exe' }));
+    expect(rec).toHaveLength(1);
+    const files = rec[0]!.stored.record.feature.paths;
+    expect(files).toContain('\\WINDOWS\\system32\\ntdll.dll');
+    expect(rec[0]!.stored.record.anonExecMax).toBe(0);
+    const again = await onGuest(clean, (d) => d.check({ pid: 1484 }));
+    expect(again[0]!.comparison.findings).toEqual([]);
+  });
+
+  it('catches cridex\'s injected executable private memory in explorer.exe', async () => {
+    const [r] = await onGuest(infected, (d) => d.check({ name: 'explorer.exe' }));
+    expect(kinds(r!.comparison.findings)).toEqual(['anon-exec:high:']);
+    expect(r!.comparison.findings[0]!.ranges).toEqual([{ pid: 1484, start: 0x01460000n, end: 0x01481000n, perms: 'rwx' }]);
+    expect(r!.events.find((e) => e.type === 'baseline.finding')).toMatchObject({ vm: 'xp-lab', verdict: 'parasitized', process: { pid: 1484 } });
+  });
+
+  it('catches an extra DLL mapped into explorer.exe as high-risk code', async () => {
+    const [r] = await onGuest(withDll, (d) => d.check({ pid: 1484 }));
+    expect(kinds(r!.comparison.findings)).toEqual(['extra:high:\\WINDOWS\\Temp\\hook.dll']);
   });
 });
