@@ -7,14 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { SensorEvent, SensorMetrics } from '../../src/index.js';
+import { Child, ensureBuilt, root } from './sensor-helpers.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const tag = `${process.pid % 100000}`;
 const NS = { bridge: `ps-br-${tag}`, guest: `ps-g-${tag}`, peer: `ps-p-${tag}` };
@@ -28,42 +26,6 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Line-oriented child with a wait-for helper. */
-class Child {
-  readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
-  constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
-      this.lines.push(l);
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  async waitFor(pred: (line: string) => boolean, what: string, timeoutMs = 15_000): Promise<string> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.lines.find(pred);
-      if (hit !== undefined) return hit;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; got:\n${this.lines.slice(-20).join('\n')}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 100);
-      });
-    }
-  }
-  send(line: string): void {
-    this.proc.stdin!.write(line + '\n');
-  }
-}
-
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 let work: string;
 const children: ChildProcess[] = [];
 let sensor: Child;
@@ -74,14 +36,7 @@ const events = (): SensorEvent[] => sensor.lines.filter((l) => l.startsWith('{"e
 
 describe.skipIf(!isRoot)('sensor on a live bridge (netns)', () => {
   beforeAll(async () => {
-    // The child runs the built package: rebuild it when the sources are newer (CI builds before testing).
-    let built = 0;
-    try {
-      built = statSync(join(root, 'dist/index.js')).mtimeMs;
-    } catch {}
-    if (built < newestMtime(join(root, 'src'))) {
-      execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-    }
+    ensureBuilt();
     work = mkdtempSync(join(tmpdir(), 'parasight-netns-'));
     const fx = join(root, 'test/fixtures/netns');
     execFileSync('gcc', ['-O1', '-o', join(work, 'guestapp'), join(fx, 'guestapp.c')]);
