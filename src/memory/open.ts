@@ -166,10 +166,12 @@ async function openQemuProcess(spec: QemuProcessSourceSpec, native: NativeMemory
   if (spec.qmp !== undefined) options.qmp = spec.qmp;
   if (spec.timeoutMs !== undefined) options.timeoutMs = spec.timeoutMs;
   const layout = await locateQemuRam(spec.pid, options);
-  if (layout.memfdPath !== undefined && spec.memfd !== false) {
+  // A mapped RAM file holds the main block only: with DIMMs or NUMA backends, read everything through the process.
+  const mapFile = spec.memfd !== false && layout.extraBlocks === undefined;
+  if (layout.memfdPath !== undefined && mapFile) {
     return new Memory(native.memory_open_live_file(layout.memfdPath, layout.lowRamSize, 'qemu-memfd', spec.pid));
   }
-  if (layout.filePath !== undefined && spec.memfd !== false) {
+  if (layout.filePath !== undefined && mapFile) {
     return new Memory(native.memory_open_live_file(layout.filePath, layout.lowRamSize, 'live-file', spec.pid));
   }
   if (layout.hva === 0n) {

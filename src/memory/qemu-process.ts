@@ -40,6 +40,8 @@ export interface QemuRamLayout {
   filePath?: string;
   /** QEMU's name for the RAM block (from gpa2hva), e.g. "pc.ram". */
   blockName?: string;
+  /** Other RAM blocks in the guest-physical map (pc-dimm, NUMA backends), found through QMP only. */
+  extraBlocks?: Array<{ name: string; start: bigint; length: bigint; hva: bigint }>;
 }
 
 export interface LocateOptions {
@@ -139,15 +141,31 @@ export function ramFileMapping(maps: readonly MapsEntry[], ramSize: bigint): Map
   );
 }
 
-/** Parses `info mtree -f` for the bytes of `blockName` below 4 GiB: the `@offset` of its range at 4 GiB. */
-export function lowRamFromMtree(mtree: string, blockName: string, ramSize: bigint): bigint {
+export interface MtreeRam {
+  start: bigint;
+  length: bigint;
+  name: string;
+  /** Offset of `start` inside the RAM block. */
+  offset: bigint;
+}
+
+/** The RAM ranges of the system address space ("memory") in `info mtree -f`. */
+export function mtreeRam(mtree: string): MtreeRam[] {
   const system = mtree.split(/\n(?=FlatView #)/).find((v) => /AS "memory"/.test(v)) ?? mtree;
+  const out: MtreeRam[] = [];
   for (const line of system.split('\n')) {
     const m = /^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, ram\): (\S+)(?: @([0-9a-f]+))?/.exec(line);
-    if (!m || m[3] !== blockName) continue;
-    if (BigInt(`0x${m[1]}`) === FOUR_GIB) return m[4] === undefined ? 0n : BigInt(`0x${m[4]}`);
+    if (!m) continue;
+    const start = BigInt(`0x${m[1]}`);
+    out.push({ start, length: BigInt(`0x${m[2]}`) - start + 1n, name: m[3]!, offset: m[4] === undefined ? 0n : BigInt(`0x${m[4]}`) });
   }
-  return ramSize; // nothing above 4 GiB: the whole block is low RAM
+  return out;
+}
+
+/** Bytes of `blockName` below 4 GiB: the `@offset` of its range at 4 GiB in `info mtree -f`. */
+export function lowRamFromMtree(mtree: string, blockName: string, ramSize: bigint): bigint {
+  const high = mtreeRam(mtree).find((r) => r.name === blockName && r.start === FOUR_GIB);
+  return high === undefined ? ramSize : high.offset; // nothing above 4 GiB: the whole block is low RAM
 }
 
 function procRead(pid: number, file: string): string {
@@ -184,7 +202,14 @@ export async function locateQemuRam(pid: number, options: LocateOptions = {}): P
       const ramSize =
         options.ramSize ??
         BigInt((await qmp.execute<{ 'base-memory': number }>('query-memory-size-summary'))['base-memory']);
-      const lowRamSize = options.lowRamSize ?? lowRamFromMtree(await qmp.hmp('info mtree -f'), m[1]!, ramSize);
+      const mtree = await qmp.hmp('info mtree -f');
+      const lowRamSize = options.lowRamSize ?? lowRamFromMtree(mtree, m[1]!, ramSize);
+      // DIMMs and NUMA backends are blocks of their own, each at its own host address.
+      const extraBlocks: NonNullable<QemuRamLayout['extraBlocks']> = [];
+      for (const r of mtreeRam(mtree).filter((x) => x.name !== m[1])) {
+        const at = /is (0x[0-9a-f]+)/.exec(await qmp.hmp(`gpa2hva 0x${r.start.toString(16)}`));
+        if (at) extraBlocks.push({ name: r.name, start: r.start, length: r.length, hva: BigInt(at[1]!) });
+      }
       const hva = BigInt(m[2]!);
       const memfd = findRamMemfd(pid, ramSize);
       const file = parseMaps(procRead(pid, 'maps')).find((e) => e.start === hva && ramFileMapping([e], ramSize));
@@ -197,6 +222,7 @@ export async function locateQemuRam(pid: number, options: LocateOptions = {}): P
         blockName: m[1]!,
         ...(memfd === undefined ? {} : { memfdPath: memfd }),
         ...(file === undefined ? {} : { filePath: file.path }),
+        ...(extraBlocks.length === 0 ? {} : { extraBlocks }),
       };
     } finally {
       qmp.close();
@@ -236,5 +262,6 @@ export function layoutBlocks(layout: QemuRamLayout): BigUint64Array {
   const low = layout.lowRamSize < layout.ramSize ? layout.lowRamSize : layout.ramSize;
   const triples = [0n, low, layout.hva];
   if (layout.ramSize > low) triples.push(FOUR_GIB, layout.ramSize - low, layout.hva + low);
+  for (const b of layout.extraBlocks ?? []) triples.push(b.start, b.length, b.hva);
   return BigUint64Array.from(triples.filter((_, i) => triples[i - (i % 3) + 1]! > 0n));
 }

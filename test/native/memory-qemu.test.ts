@@ -41,15 +41,16 @@ interface Guest {
 
 let guestCount = 0;
 /** Starts a paused q35 guest whose RAM holds `seed` at 1 MiB and at 4 GiB + 4 KiB when RAM reaches that high. */
-async function startGuest(machine: string, extra: string[] = []): Promise<Guest> {
+async function startGuest(machine: string, extra: string[] = [], options: { memory?: string; loadAt?: string[] } = {}): Promise<Guest> {
   const qmp = join(dir, `qmp${guestCount++}.sock`);
-  const loaders = ['0x100000', ...(machine.includes('max-ram-below-4g') ? ['0x100001000'] : [])].flatMap((addr) => [
+  const at = options.loadAt ?? ['0x100000', ...(machine.includes('max-ram-below-4g') ? ['0x100001000'] : [])];
+  const loaders = at.flatMap((addr) => [
     '-device',
     `loader,file=${join(dir, 'seed.bin')},addr=${addr},force-raw=on`,
   ]);
   const child = spawn(
     'qemu-system-x86_64',
-    ['-machine', machine, '-m', '64M', '-S', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'none',
+    ['-machine', machine, '-m', options.memory ?? '64M', '-S', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'none',
       '-qmp', `unix:${qmp},server=on,wait=off`, ...loaders, ...extra],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -107,6 +108,24 @@ describe.skipIf(!qemu)('paused QEMU guest (qemu-system-x86_64 -machine q35 -S)',
         expect(() => m.readPhysical(32n * MiB, 1)).toThrow(expect.objectContaining({ code: 'HOLE' }));
       });
     }
+  });
+
+  it('a pc-dimm is its own RAM block: found through QMP and read at its guest-physical address', async () => {
+    const g = await startGuest(
+      'q35',
+      ['-object', 'memory-backend-ram,id=d1,size=64M', '-device', 'pc-dimm,id=dimm1,memdev=d1,addr=0x100000000'],
+      { memory: '64M,slots=2,maxmem=256M', loadAt: ['0x100000', '0x100002000'] },
+    );
+    const layout = await locateQemuRam(g.pid, { qmp: g.qmp });
+    expect(layout.extraBlocks).toEqual([{ name: 'd1', start: HIGH, length: 64n * MiB, hva: expect.any(BigInt) }]);
+    await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp }), (m) => {
+      expect(m.ranges).toEqual([
+        { start: 0n, length: 64n * MiB },
+        { start: HIGH, length: 64n * MiB },
+      ]);
+      expect(m.readPhysical(0x100000n, seed.length)).toEqual(seed);
+      expect(m.readPhysical(HIGH + 0x2000n, seed.length)).toEqual(seed);
+    });
   });
 
   it('a real dump-guest-memory ELF core reads the same bytes as the live process', async () => {

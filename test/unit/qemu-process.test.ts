@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   lowRamFromMtree,
+  mtreeRam,
   parseMaps,
   parseQemuSize,
   q35LowRamSize,
@@ -58,6 +59,13 @@ FlatView #2
 describe('info mtree -f', () => {
   it('takes low RAM from the offset of the block at 4 GiB in the system flat view', () => {
     expect(lowRamFromMtree(MTREE, 'pc.ram', 64n * MiB)).toBe(32n * MiB);
+  });
+  it('lists the RAM ranges of the system address space with their offsets in the block', () => {
+    expect(mtreeRam(MTREE)).toEqual([
+      { start: 0n, length: 0xc0000n, name: 'pc.ram', offset: 0n },
+      { start: 0x100000n, length: 0x1f00000n, name: 'pc.ram', offset: 0x100000n },
+      { start: 1n << 32n, length: 32n * MiB, name: 'pc.ram', offset: 32n * MiB },
+    ]);
   });
   it('without RAM at 4 GiB the whole block is low; other blocks are ignored', () => {
     const low = MTREE.split('\n').filter((l) => !l.includes('0000000100000000')).join('\n');
