@@ -199,14 +199,20 @@ export async function locateQemuRam(pid: number, options: LocateOptions = {}): P
           source,
         });
       }
+      const mtree = await qmp.hmp('info mtree -f');
+      const ram = mtreeRam(mtree);
+      const others = ram.filter((x) => x.name !== m[1]);
+      // With several blocks (NUMA nodes) the RAM size counts them all: the main block ends where its map ends.
+      const mainEnd = ram.filter((x) => x.name === m[1]).reduce((e, r) => (r.offset + r.length > e ? r.offset + r.length : e), 0n);
       const ramSize =
         options.ramSize ??
-        BigInt((await qmp.execute<{ 'base-memory': number }>('query-memory-size-summary'))['base-memory']);
-      const mtree = await qmp.hmp('info mtree -f');
+        (others.length > 0 && mainEnd > 0n
+          ? mainEnd
+          : BigInt((await qmp.execute<{ 'base-memory': number }>('query-memory-size-summary'))['base-memory']));
       const lowRamSize = options.lowRamSize ?? lowRamFromMtree(mtree, m[1]!, ramSize);
       // DIMMs and NUMA backends are blocks of their own, each at its own host address.
       const extraBlocks: NonNullable<QemuRamLayout['extraBlocks']> = [];
-      for (const r of mtreeRam(mtree).filter((x) => x.name !== m[1])) {
+      for (const r of others) {
         const at = /is (0x[0-9a-f]+)/.exec(await qmp.hmp(`gpa2hva 0x${r.start.toString(16)}`));
         if (at) extraBlocks.push({ name: r.name, start: r.start, length: r.length, hva: BigInt(at[1]!) });
       }

@@ -128,6 +128,28 @@ describe.skipIf(!qemu)('paused QEMU guest (qemu-system-x86_64 -machine q35 -S)',
     });
   });
 
+  it('NUMA: the backend of each node is its own block', async () => {
+    const g = await startGuest(
+      'q35',
+      ['-object', 'memory-backend-ram,id=m0,size=32M', '-object', 'memory-backend-ram,id=m1,size=32M',
+        '-numa', 'node,nodeid=0,memdev=m0', '-numa', 'node,nodeid=1,memdev=m1'],
+      { loadAt: ['0x100000', '0x2001000'] },
+    );
+    const layout = await locateQemuRam(g.pid, { qmp: g.qmp });
+    expect(layout).toMatchObject({ blockName: 'm0', ramSize: 32n * MiB, lowRamSize: 32n * MiB });
+    expect(layout.extraBlocks?.map((b) => [b.name, b.start, b.length])).toEqual([['m1', 32n * MiB, 32n * MiB]]);
+    await withMemory(openMemory({ kind: 'qemu-process', pid: g.pid, qmp: g.qmp }), (m) => {
+      expect(m.ranges).toEqual([
+        { start: 0n, length: 32n * MiB },
+        { start: 32n * MiB, length: 32n * MiB },
+      ]);
+      expect(m.readPhysical(0x100000n, seed.length)).toEqual(seed);
+      expect(m.readPhysical(0x2001000n, seed.length)).toEqual(seed);
+      // One read across the two blocks (two host mappings) still returns contiguous guest memory.
+      expect(m.readPhysical(0x2001000n - 16n, 32).subarray(16)).toEqual(seed.subarray(0, 16));
+    });
+  });
+
   it('a real dump-guest-memory ELF core reads the same bytes as the live process', async () => {
     const g = await startGuest('q35,max-ram-below-4g=32M');
     const core = join(dir, 'guest.core');
