@@ -78,7 +78,8 @@ Napi::Value Discover(const Napi::CallbackInfo& info) {
     d.pid = toU32(c.Get("pid"), "pid");
     d.name = toU32(c.Get("name"), "name");
     d.peb = toU32(c.Get("peb"), "peb");
-    if (d.name > 0x1000 || d.pid > 0x1000 || d.peb > 0x1000 || d.dtb > 0x1000) {
+    d.links = u32Of(c, "links", 0);
+    if (d.name > 0x1000 || d.pid > 0x1000 || d.peb > 0x1000 || d.dtb > 0x1000 || d.links > 0x1000) {
       throwBadArgument(env, "candidate offsets must be below 0x1000");
     }
     opt.candidates.push_back(d);
@@ -320,7 +321,7 @@ Napi::Value Tcpip(const Napi::CallbackInfo& info) {
   }
   Problems problems;
   PeInfo pe = readPe(*space, base, size, problems);
-  TcpipResult r = walkTcpip(*space, l, base, pe, known, scan, lim, problems);
+  TcpipResult r = walkTcpip(*space, l, base, size, pe, known, scan, lim, problems);
 
   Napi::Object out = Napi::Object::New(env);
   out.Set("pe", peOf(env, pe));

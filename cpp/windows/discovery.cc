@@ -57,9 +57,9 @@ class Discovery {
       scanKdbg();
     }
     if (r_->kdbg == 0) {
-      r_->problems.add("NOT_FOUND", "no valid KDBG (_KDDEBUGGER_DATA64): the process list head is unknown", 0,
-                       "discovery");
+      r_->problems.add("NOT_FOUND", "no valid KDBG (_KDDEBUGGER_DATA64)", 0, "discovery");
     }
+    if (r_->psActiveProcessHead == 0) headFromSystem();
     r_->ok = r_->psLoadedModuleList != 0 || r_->psActiveProcessHead != 0;
   }
 
@@ -186,6 +186,37 @@ class Discovery {
     r_->productType = le32(b + k.kProductType);
     r_->ntMajor = le32(b + k.kNtMajor);
     r_->ntMinor = le32(b + k.kNtMinor);
+  }
+
+  // No KDBG: System is the first process on the list, so its ActiveProcessLinks.Blink is PsActiveProcessHead.
+  // Its virtual address comes back through the next process's Blink; both links are checked.
+  void headFromSystem() {
+    auto onHit = [&](uint64_t pa) {
+      uint32_t sig = 0;
+      Error err;
+      if (mem_->read(pa, &sig, 4, &err) != 4) return true;
+      for (const DiscoveryCandidate& c : o_.candidates) {
+        if (c.signature != sig || c.links == 0) continue;
+        uint32_t need = std::max({c.name + 16, c.pid + 4, c.dtb + 4, c.links + 8});
+        std::vector<uint8_t> e(need);
+        if (mem_->read(pa, e.data(), need, &err) != need) continue;
+        if (le32(&e[c.pid]) != 4 || std::memcmp(&e[c.name], "System\0", 7) != 0 || le32(&e[c.dtb]) != r_->dtb) continue;
+        uint64_t flink = le32(&e[c.links]), head = le32(&e[c.links + 4]), self = 0, headFlink = 0;
+        if (!kernelVa(flink) || !kernelVa(head) || !as_->readPointer(flink + 4, &self, &err)) continue;
+        if (!resolves(self, pa + c.links) || !as_->readPointer(head, &headFlink, &err) || headFlink != self) continue;
+        r_->psActiveProcessHead = head;
+        r_->problems.add("PARTIAL", "PsActiveProcessHead " + hex(head) + " found through the System process (no KDBG)", head,
+                         "discovery");
+        return false;
+      }
+      return true;
+    };
+    ScanStats st = scanDwords(*mem_, 0xff00ffffu, 0x00000003u, onHit);
+    r_->bytesScanned += st.bytes;
+    if (!st.stopped) {
+      r_->problems.add("NOT_FOUND", "no KDBG and no System process linked to the process list: processes not walked", 0,
+                       "discovery");
+    }
   }
 
   // ---- 2. KPCR → version block → KDBG --------------------------------------------------------------------

@@ -12,6 +12,7 @@ struct DiscoveryCandidate {
   std::string profile;
   uint32_t signature = 0;  // first dword of _EPROCESS: Type 3, Absolute 0, Size (sizeof _KPROCESS / 4), Inserted 0
   uint32_t dtb = 0, pid = 0, name = 0, peb = 0;
+  uint32_t links = 0;  // ActiveProcessLinks: finds PsActiveProcessHead through System when there is no KDBG
 };
 
 struct KdbgLayout {

@@ -210,10 +210,16 @@ bool tryRvas(AddressSpace& as, Tables& t, uint64_t base, const TcpipRvas& r, Kin
 
 // Searches the driver's writable sections for the table pointer; the count is the variable next to it when that
 // fits, else the largest power of two ≤ the run found in the same data, else the run itself.
-bool scanData(AddressSpace& as, Tables& t, uint64_t base, const PeInfo& pe, Kind k, const TcpipLimits& lim,
-              uint64_t exclude, TableLocation* loc) {
+// Without a readable PE header (or writable sections), the whole image is searched.
+bool scanData(AddressSpace& as, Tables& t, uint64_t base, uint32_t imageSize, const PeInfo& pe, Kind k,
+              const TcpipLimits& lim, uint64_t exclude, TableLocation* loc) {
   std::vector<std::pair<uint64_t, uint32_t>> words;  // (va, value)
+  std::vector<PeSection> sections;
   for (const PeSection& s : pe.sections) {
+    if (s.flags & 0x80000000u) sections.push_back(s);  // IMAGE_SCN_MEM_WRITE
+  }
+  if (sections.empty()) sections.push_back({"image", 0, std::min<uint32_t>(imageSize, 16u << 20), 0x80000000u});
+  for (const PeSection& s : sections) {
     if (!(s.flags & 0x80000000u) || s.size == 0 || s.size > (16u << 20)) continue;  // IMAGE_SCN_MEM_WRITE
     std::vector<uint8_t> page(0x1000);
     for (uint32_t off = s.rva & ~0xfffu; off < s.rva + s.size; off += 0x1000) {
@@ -276,7 +282,7 @@ bool scanData(AddressSpace& as, Tables& t, uint64_t base, const PeInfo& pe, Kind
 
 }  // namespace
 
-TcpipResult walkTcpip(AddressSpace& as, const TcpipLayout& l, uint64_t base, const PeInfo& pe,
+TcpipResult walkTcpip(AddressSpace& as, const TcpipLayout& l, uint64_t base, uint32_t imageSize, const PeInfo& pe,
                       const std::vector<TcpipRvas>& known, bool scan, const TcpipLimits& limits, Problems& problems) {
   TcpipResult out;
   Tables t(as, l, limits, problems);
@@ -287,9 +293,9 @@ TcpipResult walkTcpip(AddressSpace& as, const TcpipLayout& l, uint64_t base, con
       if (tryRvas(as, t, base, r, k, limits, &loc, &absurd)) break;
       absurd = false;  // only the set that was used may report its count
     }
-    if (!loc.found && scan && pe.ok) {
+    if (!loc.found && scan) {
       uint64_t exclude = k == Kind::kAddr ? out.tcb.table : 0;
-      scanData(as, t, base, pe, k, limits, exclude, &loc);
+      scanData(as, t, base, pe.ok && pe.sizeOfImage ? pe.sizeOfImage : imageSize, pe, k, limits, exclude, &loc);
     }
     if (!loc.found) {
       problems.add("NOT_FOUND",

@@ -65,7 +65,7 @@ struct TcpipResult {
   std::vector<SocketRecord> sockets;
 };
 
-TcpipResult walkTcpip(AddressSpace& as, const TcpipLayout& l, uint64_t base, const PeInfo& pe,
+TcpipResult walkTcpip(AddressSpace& as, const TcpipLayout& l, uint64_t base, uint32_t imageSize, const PeInfo& pe,
                       const std::vector<TcpipRvas>& known, bool scan, const TcpipLimits& limits, Problems& problems);
 
 }  // namespace parasight::windows

@@ -200,6 +200,26 @@ describe('hostile images', () => {
     });
   });
 
+  it('no KDBG anywhere (header wiped): the process list is found through System, tcpip through the version block', () => {
+    const t = build(generic({ seed: 46, hostile: { noKdbg: true } }));
+    withIntrospector(t, (w) => {
+      expect(w.discovery.kdbg).toBe(0n);
+      expect(w.info().problems.map((p) => p.code)).toContain('PARTIAL');
+      expect(pids(w)).toEqual(t.processes.map((p) => p.pid));
+      expect(connKeys(w.connections().items)).toEqual(connKeys(t.connections));
+    });
+  });
+
+  it('tcpip.sys without a readable PE header: tables found by searching the whole image', () => {
+    const t = build(generic({ seed: 47, tcpipBuild: '5512', hostile: { noTcpipHeader: true } }));
+    withIntrospector(t, (w) => {
+      expect(w.connections().problems.map((p) => p.code)).toContain('FORMAT');
+      expect(w.tcpip.tcb?.how).toBe('scan');
+      expect(connKeys(w.connections().items)).toEqual(connKeys(t.connections));
+      expect(w.sockets().items).toHaveLength(t.sockets.length);
+    });
+  });
+
   it('truncated image (KUSER_SHARED_DATA, KPCR and pool cut off): kernel still found, every loss a problem', () => {
     const t = build(generic({ seed: 45, memoryMiB: 32, hostile: { truncateAt: 20 << 20 } }));
     withIntrospector(t, (w) => {

@@ -399,10 +399,10 @@ function servicePack(d: NativeDiscovery): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function dedupe<T extends { signature: number; dtb: number; pid: number; name: number; peb: number }>(list: T[]): T[] {
+function dedupe<T extends { signature: number; dtb: number; pid: number; name: number; peb: number; links: number }>(list: T[]): T[] {
   const seen = new Set<string>();
   return list.filter((c) => {
-    const k = `${c.signature}:${c.dtb}:${c.pid}:${c.name}:${c.peb}`;
+    const k = `${c.signature}:${c.dtb}:${c.pid}:${c.name}:${c.peb}:${c.links}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;

@@ -39,7 +39,7 @@ export function dispatcherSignature(kprocessSize: number): number {
 
 export function discoveryCandidate(name: string, p: Profile): NativeDiscoveryCandidate {
   const l = processLayout(p);
-  return { profile: name, signature: l.signature, dtb: l.dtb, pid: l.pid, name: l.name, peb: l.peb };
+  return { profile: name, signature: l.signature, dtb: l.dtb, pid: l.pid, name: l.name, peb: l.peb, links: l.links };
 }
 
 export function moduleLayout(p: Profile): NativeModuleLayout {

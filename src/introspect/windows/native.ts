@@ -9,6 +9,7 @@ export interface NativeDiscoveryCandidate {
   pid: number;
   name: number;
   peb: number;
+  links: number;
 }
 
 export interface NativeKdbgLayout {
