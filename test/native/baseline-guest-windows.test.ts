@@ -3,7 +3,7 @@
  * the baseline is recorded from outside on a clean guest, then the same guest with cridex's injected
  * PAGE_EXECUTE_READWRITE region in explorer.exe, and with an extra DLL mapped, is checked from outside.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { WindowsIntrospector } from '../../src/introspect/windows/introspector.j
 import { buildImage } from '../fixtures/windows/builder.js';
 import type { Scenario } from '../fixtures/windows/scenario.js';
 import { cridex } from '../fixtures/windows/scenarios.js';
+import { baseline as baselineCommand } from '../../src/cli/commands/baseline.js';
 
 let dir: string;
 let store: BaselineStore;
@@ -74,5 +75,23 @@ describe('baseline guest mode on Windows XP images (VAD walk from outside)', () 
   it('catches an extra DLL mapped into explorer.exe as high-risk code', async () => {
     const [r] = await onGuest(withDll, (d) => d.check({ pid: 1484 }));
     expect(kinds(r!.comparison.findings)).toEqual(['extra:high:\\WINDOWS\\Temp\\hook.dll']);
+  });
+
+  it('CLI: record on the clean image, check the infected one with --memory (exit 1, NDJSON with the VM name)', async () => {
+    const cleanImage = buildImage(clean, join(dir, 'cli-clean.raw')).path;
+    const infectedImage = buildImage(infected, join(dir, 'cli-infected.raw')).path;
+    const db = join(dir, 'cli.db');
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((x: string | Uint8Array) => (out.push(String(x)), true));
+    try {
+      expect(await baselineCommand.run(['record', '--memory', cleanImage, '--vm', 'xp1', '--name', 'explorer.exe', '--db', db])).toBe(0);
+      expect(await baselineCommand.run(['check', '--memory', cleanImage, '--vm', 'xp1', '--name', 'explorer.exe', '--db', db])).toBe(0);
+      out.length = 0;
+      expect(await baselineCommand.run(['check', '--memory', infectedImage, '--vm', 'xp1', '--name', 'explorer.exe', '--db', db, '--json'])).toBe(1);
+      const events = out.join('').trim().split('\n').map((l) => JSON.parse(l) as { type: string; vm: string; rule: string });
+      expect(events.filter((e) => e.type === 'baseline.finding').map((e) => [e.vm, e.rule])).toEqual([['xp1', 'baseline.anon-exec']]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

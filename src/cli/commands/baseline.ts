@@ -7,6 +7,11 @@ import { BaselineDetector, type CheckResult } from '../../baseline/detector.js';
 import { eventLine, findingEvidence } from '../../baseline/events.js';
 import { Quarantine } from '../../baseline/quarantine.js';
 import { watch } from '../../baseline/watch.js';
+import { GuestMapSource } from '../../baseline/guest.js';
+import type { MapSource } from '../../baseline/source.js';
+import { openIntrospector } from '../../introspect/open.js';
+import { openMemory } from '../../memory/open.js';
+import { parseMemorySpec } from '../../memory/spec.js';
 import { BaselineStore, defaultDbPath } from '../../baseline/store.js';
 import type { TargetSpec } from '../../baseline/source.js';
 import type { BaselinePolicy } from '../../baseline/types.js';
@@ -23,6 +28,12 @@ actions:
   list     list stored baselines (optionally --name/--exe to filter by application)
   export   write all stored baselines as JSON (stdout, or --out FILE)
   import   read baselines exported before (--in FILE, or stdin with "-")
+
+guest mode (record, check, watch, diff): look at a VM's processes from outside instead of this host's
+  --memory SPEC    guest memory, as for "parasight analyze" (image path, qemu:PID, live:PATH, ...)
+  --profile FILE   profile for the guest kernel (Linux guests; Windows XP/2003 is built in)
+  --vm NAME        VM name for events (default: the memory spec)
+  --device-model M device model of the guest for the baseline key (default "virtual machine")
 
 target (record, check, watch, diff; exactly one):
   --pid PID        that process only
@@ -73,6 +84,10 @@ const options = {
   in: { type: 'string' },
   interval: { type: 'string' },
   count: { type: 'string' },
+  memory: { type: 'string' },
+  profile: { type: 'string' },
+  vm: { type: 'string' },
+  'device-model': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -122,12 +137,36 @@ function printCheck(r: CheckResult, asDiff: boolean): void {
   }
 }
 
-async function runChecks(action: 'check' | 'diff', v: Values, store: BaselineStore): Promise<number> {
+/** Guest mode: an introspector over the given memory, or undefined for this host. */
+async function guestSource(v: Values): Promise<{ source: MapSource; close(): void } | undefined> {
+  if (v.memory === undefined) {
+    if (v.profile || v.vm || v['device-model']) throw new UsageError('--profile, --vm and --device-model go with --memory');
+    return undefined;
+  }
+  const mem = await openMemory(parseMemorySpec(v.memory));
+  try {
+    const g = openIntrospector(mem, v.profile !== undefined ? { profile: v.profile } : {});
+    const source = new GuestMapSource(g, { vm: v.vm ?? v.memory, ...(v['device-model'] ? { deviceModel: v['device-model'] } : {}) });
+    return {
+      source,
+      close: () => {
+        g.close();
+        mem.close();
+      },
+    };
+  } catch (e) {
+    mem.close();
+    throw e;
+  }
+}
+
+async function runChecks(action: 'check' | 'diff', v: Values, store: BaselineStore, source: MapSource | undefined): Promise<number> {
   const target = targetOf(v, true)!;
   const preset = readPreset(v.preset);
   const quarantine = quarantineOf(v);
   const det = await BaselineDetector.create({
     store,
+    ...(source ? { source } : {}),
     hashFiles: !v['no-hash'],
     trustOnFirstUse: v.tofu === true,
     ...(preset ? { preset } : {}),
@@ -145,7 +184,7 @@ async function runChecks(action: 'check' | 'diff', v: Values, store: BaselineSto
   return code;
 }
 
-async function runWatch(v: Values, store: BaselineStore): Promise<number> {
+async function runWatch(v: Values, store: BaselineStore, source: MapSource | undefined): Promise<number> {
   const target = targetOf(v, true)!;
   const interval = v.interval === undefined ? 5 : Number(v.interval);
   if (!(interval > 0)) throw new UsageError('--interval wants a positive number of seconds');
@@ -153,6 +192,7 @@ async function runWatch(v: Values, store: BaselineStore): Promise<number> {
   const quarantine = quarantineOf(v);
   const det = await BaselineDetector.create({
     store,
+    ...(source ? { source } : {}),
     hashFiles: !v['no-hash'],
     trustOnFirstUse: v.tofu === true,
     ...(quarantine ? { onSuspicious: (f, s, p) => quarantine.submit(f, s, p) } : {}),
@@ -242,12 +282,18 @@ export const baseline: Command = {
     const { values: v, positionals } = parsed;
     const action = positionals[0];
     if (positionals.length !== 1) throw new UsageError('give exactly one action');
+    if (v.memory !== undefined && !['record', 'check', 'diff', 'watch'].includes(action ?? '')) {
+      throw new UsageError('--memory goes with record, check, diff and watch');
+    }
     const store = new BaselineStore(v.db ?? defaultDbPath());
+    let guest: Awaited<ReturnType<typeof guestSource>>;
     try {
+      guest = await guestSource(v);
+      const source = guest?.source;
       switch (action) {
         case 'record': {
           const target = targetOf(v, true)!;
-          const det = await BaselineDetector.create({ store, hashFiles: !v['no-hash'] });
+          const det = await BaselineDetector.create({ store, ...(source ? { source } : {}), hashFiles: !v['no-hash'] });
           const results = det.record(target, {
             ...(v['app-version'] ? { appVersion: v['app-version'] } : {}),
             policy: anonExecPolicy(v['anon-exec']),
@@ -265,9 +311,9 @@ export const baseline: Command = {
         }
         case 'check':
         case 'diff':
-          return await runChecks(action, v, store);
+          return await runChecks(action, v, store, source);
         case 'watch':
-          return await runWatch(v, store);
+          return await runWatch(v, store, source);
         case 'list': {
           const t = targetOf(v, false);
           const rows = store.list(t?.exe);
@@ -299,6 +345,7 @@ export const baseline: Command = {
           throw new UsageError(`unknown action "${action}"`);
       }
     } finally {
+      guest?.close();
       store.close();
     }
   },
