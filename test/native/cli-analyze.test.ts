@@ -9,6 +9,8 @@ import { UsageError } from '../../src/cli/command.js';
 import { buildImage } from '../fixtures/windows/builder.js';
 import { cridex } from '../fixtures/windows/scenarios.js';
 import type { ImageTruth } from '../fixtures/windows/scenario.js';
+import { buildFrame } from '../fixtures/packets/frames.js';
+import { writePcap, type TimedFrame } from '../fixtures/packets/pcap-writer.js';
 
 let dir: string;
 let truth: ImageTruth;
@@ -62,6 +64,25 @@ describe('parasight analyze', () => {
     const doc = JSON.parse(out.join(''));
     expect(doc.discovery).toMatchObject({ dtbFoundBy: 'user', kdbgFoundBy: 'user' });
     expect(doc.connections[0].owner).toBe('explorer.exe');
+  });
+
+  it('--pcap: the capture of the C&C connection is attributed to explorer.exe through the image', async () => {
+    const pcap = join(dir, 'cridex.pcap');
+    const guest = { mac: '00:0c:29:aa:bb:cc', ip: '172.16.112.128' };
+    const peer = { mac: '00:50:56:c0:00:08', ip: '41.168.5.140' };
+    const frames: TimedFrame[] = [];
+    let ts = Date.parse('2012-07-22T02:45:00Z');
+    for (const [flags, out] of [['S', true], ['SA', false], ['A', true], ['PA', true]] as const) {
+      const [a, b] = out ? [guest, peer] : [peer, guest];
+      frames.push({ ts: (ts += 5), frame: buildFrame({ srcMac: a.mac, dstMac: b.mac, src: a.ip, dst: b.ip, proto: 'tcp', sport: out ? 1038 : 8080, dport: out ? 8080 : 1038, flags }) });
+    }
+    writePcap(pcap, frames);
+    const out = stdout();
+    expect(await analyze.run(['--memory', truth.path, '--pcap', pcap, '--json'])).toBe(0);
+    vi.restoreAllMocks();
+    const doc = JSON.parse(out.join(''));
+    const e = doc.events.find((x: { flow?: { rport: number } }) => x.flow?.rport === 8080);
+    expect(e).toMatchObject({ process: { pid: 1484, name: 'explorer.exe' }, flow: { local: '172.16.112.128', lport: 1038, remote: '41.168.5.140', direction: 'outbound' } });
   });
 
   it('input errors: missing flag, bad address, missing file, memory without a known kernel', async () => {
