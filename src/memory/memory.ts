@@ -21,7 +21,7 @@ interface View {
 const MAX_READ = 1 << 30;
 
 export class Memory {
-  /** Source kind: raw, elf-core, lime, live-file, qemu-process, libvmi. */
+  /** Source kind: raw, elf-core, lime, live-file, qemu-process, qemu-memfd, libvmi. */
   readonly kind: string;
   /** Where the bytes come from (path, "pid N", VM name): used in every error. */
   readonly origin: string;
