@@ -308,6 +308,21 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
       expect(readFileSync(join(qdir, `${sha256(b.payload)}.bin`)).equals(readFileSync(b.payload))).toBe(true);
       const events = out.join('').trim().split('\n').map((l) => JSON.parse(l) as { type: string; risk: string; evidence: { path: string }[] });
       expect(events.filter((e) => e.type === 'baseline.finding').map((e) => [e.risk, e.evidence[0]!.path])).toEqual([['high', b.payload]]);
+      out.length = 0;
+      expect(await baselineCommand.run(['diff', '--pid', String(v.pid), '--db', db, '--json'])).toBe(1);
+      const [d] = JSON.parse(out.join('')) as { added: string[]; removed: string[]; same_paths: boolean }[];
+      expect(d).toMatchObject({ added: [b.payload], removed: [], same_paths: false });
+      // export → import into another database → list shows the same baseline.
+      const file = join(b.dir, 'export.json');
+      const db2 = join(b.dir, 'cli2.db');
+      expect(await baselineCommand.run(['export', '--db', db, '--out', file])).toBe(0);
+      expect(await baselineCommand.run(['import', '--db', db2, '--in', file])).toBe(0);
+      out.length = 0;
+      expect(await baselineCommand.run(['list', '--db', db2, '--json'])).toBe(0);
+      const rows = JSON.parse(out.join('')) as { app: string; source: string }[];
+      expect(rows.map((r) => [r.app, r.source])).toEqual([[b.victim, 'import']]);
+      // Usage errors are thrown for the CLI's main to print with the usage text (exit 2).
+      await expect(baselineCommand.run(['check', '--db', db])).rejects.toThrow(/give the target/);
     } finally {
       spy.mockRestore();
       errSpy.mockRestore();
