@@ -50,13 +50,13 @@ options:
                    some clean runs become optional: not reported when absent)
   --anon-exec X    record: anonymous executable mappings allowed per process: "baseline" (default, the most
                    this clean run shows), a number, or "any"
-  --tofu           check: record an unknown (app, version, OS, device) as its baseline (trust on first use)
+  --tofu           check, watch: record an unknown (app, version, OS, device) as its baseline (trust on first use)
   --preset FILE    check: JSON object {path: "algo:hex"} of known-good content hashes
-  --quarantine DIR check: copy files of medium/high-risk findings here (named by SHA-256, evidence beside)
-  --collector URL  check: POST those files with their evidence to this https:// URL (token from the
+  --quarantine DIR check, watch: copy files of medium/high-risk findings here (named by SHA-256, evidence beside)
+  --collector URL  check, watch: POST those files with their evidence to this https:// URL (token from the
                    PARASIGHT_COLLECTOR_TOKEN environment variable; retried with back-off)
-  --collector-ca FILE  check: PEM CA certificate to trust for the collector
-  --max-upload N   check: size cap in bytes for quarantined/uploaded files (default 67108864)
+  --collector-ca FILE  check, watch: PEM CA certificate to trust for the collector
+  --max-upload N   check, watch: size cap in bytes for quarantined/uploaded files (default 67108864)
   --interval S     watch: seconds between rounds (default 5)
   --count N        watch: stop after N rounds (default: until SIGINT/SIGTERM)
   --out FILE       export: write here instead of stdout
