@@ -2,6 +2,8 @@
 import type { ParseArgsConfig } from 'node:util';
 import { UsageError } from './command.js';
 import { openIntrospector } from '../introspect/open.js';
+import { openMemory } from '../memory/open.js';
+import { parseMemorySpec } from '../memory/spec.js';
 import type { GuestIntrospector } from '../introspect/types.js';
 import type { VmOptions } from '../sensor/sensor.js';
 
@@ -19,7 +21,8 @@ export const sensorFlags = {
 export const sensorFlagsUsage = [
   '  --iface IF        capture live on this host interface (the VM\'s bridge or tap); needs root and libpcap',
   '  --pcap FILE       read a pcap/pcapng capture instead of a live interface',
-  '  --memory PATH     guest memory (image, live RAM file, ...) to attribute connections to processes; without it',
+  '  --memory PATH     guest memory to attribute connections to processes: an image path, live:PATH, qemu:PID[,qmp=',
+  '                    SOCKET] (a running QEMU), libvmi:DOMAIN (README "Memory sources"); without it',
   '                    every connection is unattributed and judged by the policy\'s global fallback',
   '  --profile FILE    guest profile (ISF JSON or generated Linux profile) when it cannot be found automatically',
   '  --guest-mac MAC   the guest NIC\'s MAC address (repeatable); marks which side of a packet is the guest',
@@ -43,15 +46,28 @@ export interface SensorSource {
   introspector: GuestIntrospector | undefined;
 }
 
-export function sensorSource(v: { iface?: string; pcap?: string; memory?: string; profile?: string; 'guest-mac'?: string[]; 'guest-ip'?: string[]; vm?: string }): SensorSource {
+export async function sensorSource(v: { iface?: string; pcap?: string; memory?: string; profile?: string; 'guest-mac'?: string[]; 'guest-ip'?: string[]; vm?: string }): Promise<SensorSource> {
   if (!v.iface === !v.pcap) throw new UsageError('give exactly one of --iface or --pcap');
   const macs = v['guest-mac'] ?? [];
   const ips = v['guest-ip'] ?? [];
   if (macs.length === 0 && ips.length === 0) throw new UsageError('give the guest\'s --guest-mac and/or --guest-ip');
   if (v.profile && !v.memory) throw new UsageError('--profile needs --memory');
-  const introspector = v.memory ? openIntrospector({ memory: v.memory, profile: v.profile }) : undefined;
+  const introspector = v.memory ? await introspectorFor(v.memory, v.profile) : undefined;
   const name = v.vm ?? v.iface ?? v.pcap!.replace(/^.*\//, '');
   return { vm: { name, guest: { macs, ips }, iface: v.iface, introspector }, pcap: v.pcap, introspector };
+}
+
+/** A plain image path goes to the introspector factory as is; other source strings are opened here first. */
+async function introspectorFor(memory: string, profile: string | undefined): Promise<GuestIntrospector> {
+  const spec = parseMemorySpec(memory);
+  if (spec.kind === 'file' && spec.format === undefined) return openIntrospector({ memory, profile });
+  const mem = await openMemory(spec);
+  try {
+    return openIntrospector(mem, { profile });
+  } catch (e) {
+    mem.close();
+    throw e;
+  }
 }
 
 /** "10m", "30s", "1h", "500ms", or plain seconds. */

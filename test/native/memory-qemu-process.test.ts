@@ -5,11 +5,14 @@
  */
 import { describe, expect, it, afterEach, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyze } from '../../src/cli/commands/analyze.js';
+import { watch } from '../../src/cli/commands/watch.js';
+import { buildFrame } from '../fixtures/packets/frames.js';
+import { writePcap, type TimedFrame } from '../fixtures/packets/pcap-writer.js';
 import { buildImage } from '../fixtures/windows/builder.js';
 import { cridex } from '../fixtures/windows/scenarios.js';
 import { openMemory, ParasightError, type Memory } from '../../src/index.js';
@@ -208,7 +211,7 @@ describe('permissions', () => {
 });
 
 describe('end to end: parasight analyze on a running process holding a Windows guest image', () => {
-  it('qemu:PID and live:PATH give the same document as the image file', async () => {
+  it('qemu:PID and live:PATH give the same analyze document and watch events as the image file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parasight-e2e-'));
     try {
       const truth = buildImage(cridex({ memoryMiB: 32 }), join(dir, 'cridex.raw'));
@@ -228,6 +231,35 @@ describe('end to end: parasight analyze on a running process holding a Windows g
       const fromFile = await run(truth.path);
       expect(await run(`qemu:${s.pid}`)).toEqual(fromFile);
       expect(await run(`live:${truth.path}`)).toEqual(fromFile);
+
+      // watch: the sensor attributes captured connections through the running process as through the file.
+      const GUEST = '172.16.112.128';
+      let ts = Date.parse('2012-07-22T02:45:00Z');
+      const frames: TimedFrame[] = [
+        buildFrame({ src: GUEST, dst: '41.168.5.140', proto: 'tcp', sport: 1038, dport: 8080, flags: 'S' }),
+        buildFrame({ src: '172.16.112.2', dst: GUEST, proto: 'udp', sport: 123, dport: 123, payload: 48 }),
+      ].map((frame) => ({ ts: (ts += 3), frame }));
+      const pcap = join(dir, 'cridex.pcap');
+      writePcap(pcap, frames);
+      const rules = join(dir, 'rules.yaml');
+      writeFileSync(rules, 'version: 1\nprocesses:\n  - name: explorer.exe\n    mode: default-deny\n');
+      const watchEvents = async (memory: string): Promise<unknown[]> => {
+        const out: string[] = [];
+        vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
+        vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+        try {
+          expect(await watch.run(['--pcap', pcap, '--memory', memory, '--rules', rules, '--guest-ip', GUEST, '--allowed', '--json'])).toBe(1);
+        } finally {
+          vi.restoreAllMocks();
+        }
+        return out.join('').trim().split('\n').map((l) => {
+          const { id: _id, ts: _ts, ...rest } = JSON.parse(l) as Record<string, unknown>;
+          return rest;
+        });
+      };
+      const viaFile = await watchEvents(truth.path);
+      expect(viaFile).toContainEqual(expect.objectContaining({ type: 'process.parasitized', process: expect.objectContaining({ pid: 1484 }) }));
+      expect(await watchEvents(`qemu:${s.pid}`)).toEqual(viaFile);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

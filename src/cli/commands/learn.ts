@@ -47,7 +47,7 @@ export const learn: Command = {
     };
     const learner = new Learner({ maxPeers: int(v['max-peers'], '--max-peers', 4), maxPorts: int(v['max-ports'], '--max-ports', 3) });
     const durationMs = v.duration ? parseDuration(v.duration) : 0;
-    const src = sensorSource(v);
+    const src = await sensorSource(v);
     // Everything is allowed while learning: the events carry each connection's owner.
     const sensor = createSensor({ policy: { version: 1, default: { mode: 'default-allow' } }, vms: [src.vm], emitAllowed: true, watchPolicy: false });
     sensor.on('event', (e) => {

@@ -57,7 +57,7 @@ export const watch: Command = {
     const metricsPort = v.metrics === undefined ? undefined : Number(v.metrics);
     if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) throw new UsageError('--metrics needs a port number');
     const durationMs = v.duration ? parseDuration(v.duration) : undefined;
-    const src = sensorSource(v);
+    const src = await sensorSource(v);
     const json = v.json === true || !process.stdout.isTTY;
     const sensor = createSensor({ policy: v.rules, vms: [src.vm], emitAllowed: v.allowed === true, enforce: v.enforce === true });
     const ndjson = new NdjsonWriter(process.stdout);
