@@ -30,23 +30,15 @@ const char* levelName(const ModeSpec& m, int level) {
 }
 
 // Constant-size loads (not a memcpy of a variable length, which compiles to a slow `rep movs`).
-bool readEntry(PhysicalMemory& mem, uint64_t pa, unsigned size, uint64_t* out, Error* err) {
-  if (const uint8_t* p = mem.direct(pa, size)) {
-    if (size == 8) {
-      uint64_t v;
-      std::memcpy(&v, p, 8);
-      *out = v;
-    } else {
-      uint32_t v;
-      std::memcpy(&v, p, 4);
-      *out = v;
-    }
-    return true;
+uint64_t loadEntry(const uint8_t* p, unsigned size) {
+  if (size == 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
   }
-  uint64_t v = 0;
-  if (mem.read(pa, &v, size, err) != size) return false;
-  *out = v;
-  return true;
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
 size_t floorPow2(size_t n) {
@@ -62,6 +54,11 @@ AddressSpace::AddressSpace(std::shared_ptr<PhysicalMemory> memory, const Address
   if (options_.maxPhysicalBits < 32) options_.maxPhysicalBits = 32;
   if (options_.maxPhysicalBits > 52) options_.maxPhysicalBits = 52;
   if (options_.tlbEntries > (1u << 20)) options_.tlbEntries = 1u << 20;
+  for (const PhysRange& r : memory_->ranges()) {
+    if (const uint8_t* host = memory_->direct(r.start, static_cast<size_t>(r.length))) {
+      direct_.push_back({r.start, r.end(), host});
+    }
+  }
   if (options_.tlbEntries > 0) {
     options_.tlbEntries = floorPow2(options_.tlbEntries);
     tlb_.resize(options_.tlbEntries);
@@ -111,12 +108,16 @@ TranslateStatus AddressSpace::walk(uint64_t va, Translation* t, Error* err) {
     uint64_t index = (va >> spec.shift) & ((1ull << spec.bits) - 1);
     uint64_t entryAddress = table + index * m.entrySize;
     uint64_t e = 0;
-    Error readErr;
-    if (!readEntry(*memory_, entryAddress, m.entrySize, &e, err != nullptr ? &readErr : nullptr)) {
-      Errc code = readErr.code == Errc::kOk ? Errc::kOutOfRange : readErr.code;
-      std::string why = "the table it lives in is unreadable";
-      if (err != nullptr && !readErr.detail.empty()) why += " (" + readErr.detail + ")";
-      return fail(TranslateStatus::kTableUnreadable, code, level, 0, entryAddress, why.c_str());
+    if (const uint8_t* host = hostFor(entryAddress, m.entrySize)) {
+      e = loadEntry(host, m.entrySize);
+    } else {
+      Error readErr;
+      if (memory_->read(entryAddress, &e, m.entrySize, &readErr) != m.entrySize) {
+        Errc code = readErr.code == Errc::kOk ? Errc::kOutOfRange : readErr.code;
+        std::string why = "the table it lives in is unreadable";
+        if (err != nullptr && !readErr.detail.empty()) why += " (" + readErr.detail + ")";
+        return fail(TranslateStatus::kTableUnreadable, code, level, 0, entryAddress, why.c_str());
+      }
     }
 
     bool thisTransition = false;
@@ -184,9 +185,8 @@ TranslateStatus AddressSpace::walk(uint64_t va, Translation* t, Error* err) {
 
 const AddressSpace::TlbEntry* AddressSpace::lookup(uint64_t va, TranslateStatus* status, Error* err) {
   uint64_t vpn = va >> 12;
-  TlbEntry* slot = &scratch_;
   if (!tlb_.empty()) {
-    slot = &tlb_[vpn & tlbMask_];
+    const TlbEntry* slot = &tlb_[vpn & tlbMask_];
     if (slot->tag == vpn) {
       *status = (slot->flags & kFlagTransition) ? TranslateStatus::kTransition : TranslateStatus::kOk;
       return slot;
@@ -195,10 +195,15 @@ const AddressSpace::TlbEntry* AddressSpace::lookup(uint64_t va, TranslateStatus*
   Translation t;
   *status = walk(va, &t, err);
   if (*status != TranslateStatus::kOk && *status != TranslateStatus::kTransition) return nullptr;
+  return insert(vpn, t);
+}
+
+AddressSpace::TlbEntry* AddressSpace::insert(uint64_t vpn, const Translation& t) {
+  TlbEntry* slot = tlb_.empty() ? &scratch_ : &tlb_[vpn & tlbMask_];
   if (slot->tag != ~0ull && slot->pageSize > 0x1000 && slot != &scratch_) largeCached_--;
   slot->tag = vpn;
   slot->paPage = t.pa & ~kPageMask;
-  slot->host = memory_->direct(slot->paPage, 0x1000);
+  slot->host = hostFor(slot->paPage, 0x1000);
   slot->pageSize = t.pageSize;
   slot->flags = static_cast<uint8_t>((t.writable ? kFlagWritable : 0) | (t.user ? kFlagUser : 0) |
                                      (t.noExecute ? kFlagNx : 0) | (t.transition ? kFlagTransition : 0));
@@ -230,6 +235,25 @@ size_t AddressSpace::translateMany(const uint64_t* va, size_t count, uint64_t* p
   // force a reload of the table pointer and mask after every store.
   const TlbEntry* tlb = tlb_.empty() ? nullptr : tlb_.data();
   const uint64_t mask = tlbMask_;
+  // Misses wait here and are walked together. A miss on a page already waiting is deferred: once its group is
+  // walked, it hits the TLB instead of walking the same tables again.
+  uint32_t group[kWalkGroup] = {};
+  size_t inGroup = 0;
+  uint32_t deferred[64] = {};
+  size_t nDeferred = 0;
+  auto drain = [&] {
+    good += resolveMisses(va, group, inGroup, pa, status);
+    inGroup = 0;
+    for (size_t k = 0; k < nDeferred; k++) {
+      uint32_t i = deferred[k];
+      TranslateStatus s;
+      const TlbEntry* e = lookup(va[i], &s, nullptr);
+      pa[i] = e != nullptr ? (e->paPage | (va[i] & kPageMask)) : kUntranslated;
+      if (status != nullptr) status[i] = static_cast<uint8_t>(s);
+      if (e != nullptr) good++;
+    }
+    nDeferred = 0;
+  };
   for (size_t i = 0; i < count; i++) {
     const uint64_t v = va[i];
     const uint64_t vpn = v >> 12;
@@ -243,13 +267,18 @@ size_t AddressSpace::translateMany(const uint64_t* va, size_t count, uint64_t* p
         good++;
         continue;
       }
+      bool waiting = false;
+      for (size_t k = 0; k < inGroup && !waiting; k++) waiting = (va[group[k]] >> 12) == vpn;
+      if (waiting) {
+        deferred[nDeferred++] = static_cast<uint32_t>(i);
+        if (nDeferred == sizeof deferred / sizeof deferred[0]) drain();
+        continue;
+      }
     }
-    TranslateStatus s;
-    const TlbEntry* e = lookup(v, &s, nullptr);
-    pa[i] = e != nullptr ? (e->paPage | (v & kPageMask)) : kUntranslated;
-    if (status != nullptr) status[i] = static_cast<uint8_t>(s);
-    if (e != nullptr) good++;
+    group[inGroup++] = static_cast<uint32_t>(i);
+    if (inGroup == kWalkGroup) drain();
   }
+  drain();
   return good;
 }
 

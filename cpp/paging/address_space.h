@@ -94,12 +94,32 @@ class AddressSpace {
   };
   static constexpr uint8_t kFlagWritable = 1, kFlagUser = 2, kFlagNx = 4, kFlagTransition = 8;
 
+  // Host pointers of the source's stable ranges, taken once: the walker reads entries through them without a
+  // virtual call and a range search per level.
+  struct DirectRange {
+    uint64_t start;
+    uint64_t end;
+    const uint8_t* host;
+  };
+  const uint8_t* hostFor(uint64_t pa, size_t len) const {
+    for (const DirectRange& d : direct_) {
+      if (pa >= d.start && pa < d.end) return len <= d.end - pa ? d.host + (pa - d.start) : nullptr;
+    }
+    return nullptr;
+  }
+
   TranslateStatus walk(uint64_t va, Translation* t, Error* err);
+  TlbEntry* insert(uint64_t vpn, const Translation& t);
+  // Batch misses (batch_walk.cc): walks up to kWalkGroup addresses level by level so that their table reads overlap
+  // in the CPU; anything but a plain present 4 KiB mapping goes through walk() for the exact error.
+  static constexpr size_t kWalkGroup = 16;
+  size_t resolveMisses(const uint64_t* va, const uint32_t* idx, size_t n, uint64_t* pa, uint8_t* status);
   const TlbEntry* lookup(uint64_t va, TranslateStatus* status, Error* err);
 
   std::shared_ptr<PhysicalMemory> memory_;
   AddressSpaceOptions options_;
   std::vector<TlbEntry> tlb_;
+  std::vector<DirectRange> direct_;
   uint64_t tlbMask_ = 0;
   size_t largeCached_ = 0;  // large-page entries in the TLB: invalidate(va) must then scan
   TlbEntry scratch_;         // lookup() result when the TLB is disabled

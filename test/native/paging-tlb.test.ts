@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openMemory, TranslateStatus, type Memory } from '../../src/index.js';
+import { openMemory, TranslateStatus, UNTRANSLATED, type Memory } from '../../src/index.js';
 import { MiB, P, PageTableBuilder, RW, pattern, type FixtureMode } from '../fixtures/paging/page-tables.js';
 
 let dir: string;
@@ -137,4 +137,50 @@ describe('hostile page tables', () => {
       live.done();
     },
   );
+});
+
+describe('batched translation agrees with one-by-one translation', () => {
+  it.each(['x86', 'pae', 'ia32e', 'la57'] as FixtureMode[])('%s: mixed mappings, repeats and misses', (mode) => {
+    const b = new PageTableBuilder(mode, 8 * MiB);
+    const base = mode === 'x86' || mode === 'pae' ? 0x1000_0000n : 0x0000_5555_0000_0000n;
+    const rnd = pattern(mode.length, 4096);
+    // 256 pages: mapped to scattered frames, some not present, some transition (Windows), one large page beside.
+    for (let i = 0; i < 256; i++) {
+      const va = base + BigInt(i) * 0x1000n;
+      const frame = 0x40_0000n + BigInt(rnd[i]!) * 0x1000n;
+      if (i % 7 === 3) continue; // never mapped
+      if (i % 11 === 5) b.setRaw(va, 1, frame | (1n << 11n)); // transition
+      else b.map(va, frame, { writable: i % 2 === 0, user: i % 3 === 0 });
+    }
+    const large = mode === 'x86' ? 4 * MiB : 2 * MiB;
+    const largeVa = base + 0x40_0000n * 4n;
+    b.map(largeVa, 0x20_0000n * (mode === 'x86' ? 2n : 1n), { pageSize: large });
+    const live = openLive(b);
+    const vas = new BigUint64Array(3000);
+    for (let k = 0; k < vas.length; k++) {
+      const r = rnd[k % 4096]! ^ (k >> 4);
+      vas[k] = k % 9 === 0 ? largeVa + BigInt(k * 4099) % BigInt(large) : base + BigInt((r + k) % 260) * 0x1000n + BigInt(k % 4096);
+    }
+    const oracle = live.mem.addressSpace({ dtb: b.dtb, mode, windowsTransition: true, tlbEntries: 0 });
+    const want = Array.from(vas, (v) => {
+      try {
+        return oracle.translate(v).pa;
+      } catch {
+        return UNTRANSLATED;
+      }
+    });
+    for (const tlbEntries of [0, 8, 4096]) {
+      const space = live.mem.addressSpace({ dtb: b.dtb, mode, windowsTransition: true, tlbEntries });
+      const status = new Uint8Array(vas.length);
+      expect(Array.from(space.translateMany(vas, { status }))).toEqual(want);
+      // Twice: the second pass runs mostly on TLB hits.
+      expect(Array.from(space.translateMany(vas))).toEqual(want);
+      for (let k = 0; k < vas.length; k++) {
+        expect(status[k] === TranslateStatus.OK || status[k] === TranslateStatus.TRANSITION).toBe(want[k] !== UNTRANSLATED);
+      }
+      space.close();
+    }
+    oracle.close();
+    live.done();
+  });
 });
