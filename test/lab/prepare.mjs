@@ -182,7 +182,8 @@ export function prepareLab({ download: allowDownload = false } = {}) {
   const libcDir = extract(libcDeb, join(cacheDir, 'x', 'libc6'));
   const version = readdirSync(join(kernelDir, 'lib/modules'))[0];
   const vmlinuz = join(kernelDir, 'boot', `vmlinuz-${version}`);
-  const bins = { netprog: compile('netprog'), truth: compile('truth') };
+  // beacon.so: code the sensor's lab test injects into a running guest program (LD_PRELOAD).
+  const bins = { netprog: compile('netprog'), truth: compile('truth'), 'beacon.so': compile('beacon', ['-shared', '-fPIC']) };
   const initrd = buildInitramfs(kernelDir, libcDir, version, bins);
   if (allowDownload) writeAtomic(stateFile, JSON.stringify({ package: pkg, version }, null, 2));
   return { version, vmlinuz, initrd, bins, kernelDir };

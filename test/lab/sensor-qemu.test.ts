@@ -1,8 +1,9 @@
 /**
  * The VM sensor on the live Linux lab guest (QEMU): capture on the VM's tap with libpcap, attribution by walking the
  * guest kernel in its live RAM file (Linux introspector, profile from the guest's kernel), policy per program.
- * A program allowed one destination uses it (no alert); the same program connecting elsewhere is reported as
- * parasitized with the pid and name the guest itself gives.
+ * A program allowed one destination uses it (no alert); then code injected into that running program (a library
+ * loaded with LD_PRELOAD, woken later by a signal) reaches elsewhere: exactly one process.parasitized, with the pid and name the
+ * guest itself gives.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -53,8 +54,9 @@ describe.skipIf(why !== undefined)(`sensor on the QEMU lab guest${why ? ` (skipp
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('allowed use raises no alert; the same program reaching elsewhere is parasitized, owner read from guest memory', async () => {
-    const ok = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, String(lab.peerPort)], { as: 'updater' });
+  it('allowed use raises no alert; code injected into the running program reaching elsewhere is parasitized', async () => {
+    await lab.run('ln -sf /bin/netprog /tmp/updater');
+    const ok = await lab.spawn(['env', 'LD_PRELOAD=/bin/beacon.so', `BEACON=${lab.hostV6},${lab.peerPort}`, '/tmp/updater', 'tcp-connect', lab.hostV4, String(lab.peerPort)]);
     await sensor.waitFor(() => events().some((e) => e.process?.pid === ok.pid), 'allowed connection attributed', 60_000);
     expect(events().find((e) => e.process?.pid === ok.pid)).toMatchObject({
       type: 'connection.allowed',
@@ -63,19 +65,23 @@ describe.skipIf(why !== undefined)(`sensor on the QEMU lab guest${why ? ` (skipp
       rule: 'updater#0',
       attribution: { outcome: 'attributed' },
     });
+    expect(events().filter((e) => e.verdict === 'deny')).toEqual([]);
 
-    const bad = await lab.spawn(['netprog', 'udp-connect', lab.hostV6, String(lab.peerPort)], { as: 'updater' });
+    // Wake the injected library: it sends from inside the same process (same pid) to a destination the policy forbids.
+    await lab.run(`kill -USR1 ${ok.pid}`);
     await sensor.waitFor(() => events().some((e) => e.type === 'process.parasitized'), 'parasitized event', 60_000);
     const p = events().filter((e) => e.type === 'process.parasitized');
     expect(p).toHaveLength(1);
     expect(p[0]).toMatchObject({
       vm: 'lab',
-      process: { pid: bad.pid, name: 'updater' },
+      process: { pid: ok.pid, name: 'updater' },
       flow: { proto: 'udp', local: lab.guestV6, remote: lab.hostV6, rport: lab.peerPort, direction: 'outbound' },
       verdict: 'deny',
+      risk: 'high',
       rule: 'updater#mode',
       attribution: { outcome: 'attributed' },
     });
-    expect(events().filter((e) => e.verdict === 'deny' && e.process?.pid === ok.pid)).toEqual([]);
-  });
+    const truth = await lab.truth();
+    expect(truth.processes.find((x) => x.pid === ok.pid)?.comm).toBe('updater');
+  }, 180_000);
 });
