@@ -30,7 +30,8 @@ console.log(`guest up: kernel ${lab.kernelVersion}, ${lab.accel}, ${truth.proces
   serial console  ${lab.consolePath}
   network         netns ${lab.netns}: host ${lab.hostV4} / ${lab.hostV6}, guest ${lab.guestV4} / ${lab.guestV6},
                   host peer on port ${lab.peerPort} (TCP+UDP)
-  try             parasight analyze --memory ${lab.ramPath ?? `qemu:${lab.pid}`}
+  try             parasight profile --kernel ${lab.vmlinuz} --out lab-profile.json
+                  parasight analyze --memory ${lab.ramPath ?? '<the guest RAM file: start without --anon>'} --profile lab-profile.json
 Ctrl-C stops the guest and removes the namespace.`);
 const stop = async () => {
   await lab.stop();
