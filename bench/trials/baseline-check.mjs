@@ -4,7 +4,7 @@
 // detector, as one CLI run). Then the same check with content hashing from the identity cache (a stat per file).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { consume, emit, measure, parasight, reference, scratchDir } from '../lib/harness.mjs';
+import { consume, emit, interleaved, measure, parasight, reference, scratchDir } from '../lib/harness.mjs';
 import { baselineTarget } from '../lib/baseline-target.mjs';
 
 const trial = 'baseline-check';
@@ -35,17 +35,18 @@ try {
     const f = d.check({ pid: target.pid })[0].comparison.findings;
     if (f.length) throw new Error(`clean target has findings: ${f.map((x) => x.reason).join('; ')}`);
   }
-  const rows = [];
-  rows.push(reference(trial, 'C read() of /proc/PID/maps', ['read', mapsPath], { items: target.mappings, note }));
-  const js = await measure(trial, 'JS read + split + parse start/end/perms (reference)', () => consume(plainParse()), { items: target.mappings, note });
-  js.reference = true;
-  rows.push(js);
-  const vs = js.name;
-  rows.push(await measure(trial, 'parseMaps (every field, kinds, list names)', () => consume(parseMaps(readFileSync(mapsPath, 'utf8')).entries.length), { items: target.mappings, vs }));
-  rows.push(await measure(trial, 'check, no content hashing, repeated (unchanged maps text: parse reused)', () => consume(plain.check({ pid: target.pid }).length), { items: target.mappings, vs }));
-  // A first check: a fresh detector (as one CLI run) parses the maps; creating it is part of the cost.
-  rows.push(await measure(trial, 'check, no content hashing, first (fresh detector, full parse)', () => BaselineDetector.create({ store, hashFiles: false }).then((d) => consume(d.check({ pid: target.pid }).length)), { items: target.mappings, vs, defer: true }));
-  rows.push(await measure(trial, 'check with content hashes (identity cache warm: a stat per file)', () => consume(hashing.check({ pid: target.pid }).length), { items: target.mappings, vs }));
+  const asRef = async (r) => ({ ...(await r), reference: true });
+  const vs = 'JS read + split + parse start/end/perms (reference)';
+  // Interleaved rounds: the load on a shared machine drifts; this spreads it over ours and the references alike.
+  const rows = await interleaved([
+    () => reference(trial, 'C read() of /proc/PID/maps', ['read', mapsPath], { items: target.mappings, note }),
+    () => asRef(measure(trial, vs, () => consume(plainParse()), { items: target.mappings, note })),
+    () => measure(trial, 'parseMaps (every field, kinds, list names)', () => consume(parseMaps(readFileSync(mapsPath, 'utf8')).entries.length), { items: target.mappings, vs }),
+    () => measure(trial, 'check, no content hashing, repeated (unchanged maps text: parse reused)', () => consume(plain.check({ pid: target.pid }).length), { items: target.mappings, vs }),
+    // A first check: a fresh detector (as one CLI run) parses the maps; creating it is part of the cost.
+    () => measure(trial, 'check, no content hashing, first (fresh detector, full parse)', () => BaselineDetector.create({ store, hashFiles: false }).then((d) => consume(d.check({ pid: target.pid }).length)), { items: target.mappings, vs, defer: true }),
+    () => measure(trial, 'check with content hashes (identity cache warm: a stat per file)', () => consume(hashing.check({ pid: target.pid }).length), { items: target.mappings, vs }),
+  ]);
   emit(rows);
 } finally {
   store.close();

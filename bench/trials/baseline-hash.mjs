@@ -2,7 +2,7 @@
 // alone of the same files: into a reused 1 MiB buffer in JS, and in C for the largest file.
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { consume, emit, measure, parasight, reference } from '../lib/harness.mjs';
+import { consume, emit, interleaved, measure, parasight, reference } from '../lib/harness.mjs';
 import { baselineTarget } from '../lib/baseline-target.mjs';
 
 const trial = 'baseline-hash';
@@ -28,17 +28,17 @@ try {
     return n;
   };
   const note = `${files.length} files, ${(bytes / 2 ** 20).toFixed(1)} MiB`;
-  const rows = [];
-  const ref = await measure(trial, 'JS read() alone of every mapped file (reference)', () => consume(readAll()), { bytes, items: files.length, note });
-  ref.reference = true;
-  rows.push(ref);
-  rows.push(await measure(trial, 'xxh3 of every mapped file (baseline digest)', () => { for (const f of files) consume(digest.file(f).size); }, { bytes, items: files.length, vs: ref.name, note }));
+  const refName = 'JS read() alone of every mapped file (reference)';
   const cache = new HashCache(digest);
   for (const f of files) cache.file(f);
-  rows.push(await measure(trial, 'same through the identity cache (unchanged files)', () => { for (const f of files) consume(cache.file(f).size); }, { bytes, items: files.length, vs: ref.name, note }));
-  const cref = reference(trial, `C read() of the largest file (${largest.split('/').pop()})`, ['read', largest], { bytes: largestBytes });
-  rows.push(cref);
-  rows.push(await measure(trial, 'xxh3 of the largest file (baseline digest)', () => consume(digest.file(largest).size), { bytes: largestBytes, vs: cref.name }));
+  const crefName = `C read() of the largest file (${largest.split('/').pop()})`;
+  const rows = await interleaved([
+    async () => ({ ...(await measure(trial, refName, () => consume(readAll()), { bytes, items: files.length, note })), reference: true }),
+    () => measure(trial, 'xxh3 of every mapped file (baseline digest)', () => { for (const f of files) consume(digest.file(f).size); }, { bytes, items: files.length, vs: refName, note }),
+    () => measure(trial, 'same through the identity cache (unchanged files)', () => { for (const f of files) consume(cache.file(f).size); }, { bytes, items: files.length, vs: refName, note }),
+    () => reference(trial, crefName, ['read', largest], { bytes: largestBytes }),
+    () => measure(trial, 'xxh3 of the largest file (baseline digest)', () => consume(digest.file(largest).size), { bytes: largestBytes, vs: crefName }),
+  ]);
   emit(rows);
 } finally {
   target.stop();
