@@ -83,7 +83,9 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
     await Promise.all(running.splice(0).map((v) => v.stop()));
   });
 
-  afterAll(() => {
+  afterAll(async () => {
+    // Also when beforeAll failed half-way: no victim may outlive the suite.
+    await Promise.all(running.splice(0).map((v) => v.stop()));
     store?.close();
     if (b) rmSync(b.dir, { recursive: true, force: true });
   });
