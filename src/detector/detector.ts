@@ -101,6 +101,8 @@ export class Detector {
     const key = r.processKey ?? (r.pid !== undefined ? `pid:${r.pid}` : 'unattributed');
 
     if (v.scope === 'process' && r.processKey && !this.parasitized.has(r.processKey)) {
+      // Bounded: the oldest process keys go first (a pid+create-time key never comes back once its process is gone).
+      if (this.parasitized.size >= 65_536) this.parasitized.delete(this.parasitized.keys().next().value!);
       this.parasitized.set(r.processKey, 1);
       const p = this.proc(r)!;
       this.publish(
