@@ -279,6 +279,7 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
   // Level 3: fd arrays. Default-sized tables in one batch, larger ones alone.
   struct Table {
     uint32_t task;
+    uint64_t fdt;
     uint64_t array;
     uint32_t count;
   };
@@ -299,7 +300,7 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
                    array, "fd-table");
       maxFds = limits_.maxFdsPerTable;
     }
-    (maxFds <= kSmallFdTable ? small : large).push_back({owner[i], array, maxFds});
+    (maxFds <= kSmallFdTable ? small : large).push_back({owner[i], le64(fdt.at(i)), array, maxFds});
   }
   std::vector<Slot> files;
   Batch arrays;
@@ -324,13 +325,19 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
       if (kernelPointer(big[fd])) files.push_back({t.task, fd, big[fd]});
     }
   }
-  // Remember every table's slots: the next find looks at new descriptors first.
+  // Remember every default-sized table and its slots: the next find looks at new descriptors first.
   known_.clear();
+  for (const Table& t : small) {
+    KnownTable& k = known_[tasks[t.task].files];
+    k.task = tasks[t.task];
+    k.fdt = t.fdt;
+    k.array = t.array;
+    k.count = t.count;
+    k.slots.assign(t.count, 0);
+  }
   for (const Slot& f : files) {
-    KnownTable& k = known_[tasks[f.task].files];
-    k.task = tasks[f.task];
-    if (k.slots.size() <= f.fd) k.slots.resize(f.fd + 1, 0);
-    k.slots[f.fd] = f.file;
+    auto it = known_.find(tasks[f.task].files);
+    if (it != known_.end() && f.fd < it->second.slots.size()) it->second.slots[f.fd] = f.file;
   }
   for (SocketRecord& s : classify(files)) {
     if (out.size() >= limits_.maxSockets) {
@@ -345,7 +352,9 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
 bool Walker::findNew(const SocketQuery& q, TaskRecord* task, SocketRecord* sock) {
   const FileLayout& F = l_.file;
   if (known_.empty()) return false;
-  // The fd tables the last sweep knew, re-read in three batches (fdt, header, slots), compared slot by slot.
+  // The fd tables the last sweep knew: their fdt pointers in one batch; where the fdtable is the same one, its fd
+  // array has not moved, so the slots are read straight away (a second batch) and compared slot by slot. A table
+  // that was replaced (grew) is left to the full sweep.
   std::vector<KnownTable*> tables;
   Batch fdt;
   for (auto& [files, k] : known_) {
@@ -353,38 +362,26 @@ bool Walker::findNew(const SocketQuery& q, TaskRecord* task, SocketRecord* sock)
     fdt.va.push_back(files + F.filesFdt);
   }
   read(fdt, 8);
-  const uint32_t hdrStart = std::min(F.fdtMaxFds, F.fdtFd);
-  const uint32_t hdrLen = std::max(F.fdtMaxFds + 4, F.fdtFd + 8) - hdrStart;
-  Batch hdr;
-  for (size_t i = 0; i < fdt.va.size(); i++) hdr.va.push_back(fdt.ok[i] ? le64(fdt.at(i)) + hdrStart : 0);
-  read(hdr, hdrLen);
   Batch arrays;
-  std::vector<uint32_t> counts;
-  for (size_t i = 0; i < hdr.va.size(); i++) {
-    const uint8_t* h = hdr.at(i) - hdrStart;
-    const uint32_t maxFds = hdr.ok[i] ? le32(h + F.fdtMaxFds) : 0;
-    // Only default-sized tables here; a table that grew is left to the full sweep.
-    arrays.va.push_back(hdr.ok[i] && maxFds <= kSmallFdTable ? le64(h + F.fdtFd) : 0);
-    counts.push_back(maxFds);
+  for (size_t i = 0; i < tables.size(); i++) {
+    arrays.va.push_back(fdt.ok[i] && le64(fdt.at(i)) == tables[i]->fdt ? tables[i]->array : 0);
   }
   read(arrays, kSmallFdTable * 8);
   std::vector<Slot> fresh;
   for (size_t i = 0; i < tables.size(); i++) {
     if (!arrays.ok[i]) continue;
     KnownTable& k = *tables[i];
-    for (uint32_t fd = 0; fd < counts[i]; fd++) {
+    for (uint32_t fd = 0; fd < k.count; fd++) {
       const uint64_t f = le64(arrays.at(i) + fd * 8);
-      const uint64_t before = fd < k.slots.size() ? k.slots[fd] : 0;
-      if (f == before || !kernelPointer(f)) continue;
+      if (f == k.slots[fd] || !kernelPointer(f)) continue;
       fresh.push_back({static_cast<uint32_t>(i), fd, f});
-      if (k.slots.size() <= fd) k.slots.resize(fd + 1, 0);
       k.slots[fd] = f;
     }
   }
   for (const SocketRecord& s : classify(fresh)) {
     if (s.proto != q.proto || s.lport != q.lport || s.rport != q.rport || s.raddr != q.raddr) continue;
     if (!(s.laddr == q.laddr || unspecified(s.laddr))) continue;
-    // The table's task must still be the one that owns it.
+    // The table's task must still be the one that owns it (re-read: name and mm change on exec).
     const KnownTable& k = *tables[s.task];
     TaskRecord t;
     uint64_t next = 0;
@@ -392,9 +389,15 @@ bool Walker::findNew(const SocketQuery& q, TaskRecord* task, SocketRecord* sock)
     if (!readOne(k.task.address + taskSpanStart_, span_.data(), taskSpanLen_, &err)) return false;
     decodeTask(span_.data(), k.task.address, &t, &next);
     if (t.files != k.task.files || t.tgid != k.task.tgid) return false;
-    std::vector<TaskRecord> one{t};
-    details(one);
-    *task = one[0];
+    if (t.mm == k.task.mm) {
+      t.ppid = k.task.ppid;
+      t.pgd = k.task.pgd;
+    } else {
+      std::vector<TaskRecord> one{t};
+      details(one);
+      t = one[0];
+    }
+    *task = t;
     *sock = s;
     sock->task = 0;
     return true;

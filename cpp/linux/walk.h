@@ -97,6 +97,8 @@ class Walker {
   // What the last sweep saw in each fd table: its task and the file pointer in every slot.
   struct KnownTable {
     TaskRecord task;
+    uint64_t fdt = 0, array = 0;  // fdtable and its fd array when last read (an fdtable's array never moves)
+    uint32_t count = 0;
     std::vector<uint64_t> slots;
   };
   std::unordered_map<uint64_t, KnownTable> known_;
