@@ -7,9 +7,9 @@
 #include "binding/memory_handle.h"
 #include "binding/registry.h"
 #include "binding/space_handle.h"
+#include "binding/windows_convert.h"
 #include "windows/discovery.h"
 #include "windows/lists.h"
-#include "windows/tcpip.h"
 #include "windows/vad.h"
 
 namespace parasight::binding {
@@ -17,48 +17,7 @@ namespace parasight::binding {
 namespace {
 
 using namespace parasight::windows;
-
-uint32_t u32Of(const Napi::Object& o, const char* key, uint32_t def) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? def : toU32(v, key);
-}
-
-uint64_t u64Of(const Napi::Object& o, const char* key, uint64_t def) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() || v.IsNull() ? def : toU64(v, key);
-}
-
-Napi::Object objectOf(const Napi::Value& v, const char* what) {
-  if (!v.IsObject()) throwBadArgument(v.Env(), std::string(what) + " must be an object");
-  return v.As<Napi::Object>();
-}
-
-Napi::Array problemsOf(Napi::Env env, const Problems& p) {
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  for (const Problem& x : p.list()) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("code", x.code);
-    o.Set("message", x.message);
-    if (x.address) o.Set("address", fromU64(env, x.address));
-    o.Set("walk", x.walk);
-    out.Set(i++, o);
-  }
-  if (p.dropped() > 0) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("code", "LIMIT");
-    o.Set("message", std::to_string(p.dropped()) + " further problems not listed");
-    out.Set(i++, o);
-  }
-  return out;
-}
-
-Napi::String u16(Napi::Env env, const std::u16string& s) { return Napi::String::New(env, s.data(), s.size()); }
-
-Napi::String ip4(Napi::Env env, const uint8_t* b) {
-  return Napi::String::New(env, std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + "." +
-                                    std::to_string(b[3]));
-}
+using namespace parasight::binding::win;
 
 // windows_discover(memory, {candidates, kdbg, kpcr?, dtb?, kdbgVa?, mode?}) → discovery result
 Napi::Value Discover(const Napi::CallbackInfo& info) {
@@ -223,140 +182,6 @@ Napi::Value Modules(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Object locationOf(Napi::Env env, const TableLocation& l) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("found", l.found);
-  o.Set("how", l.how);
-  o.Set("variable", fromU64(env, l.variable));
-  o.Set("countVariable", fromU64(env, l.countVariable));
-  o.Set("table", fromU64(env, l.table));
-  o.Set("count", l.count);
-  return o;
-}
-
-Napi::Object peOf(Napi::Env env, const PeInfo& pe) {
-  Napi::Object peo = Napi::Object::New(env);
-  peo.Set("ok", pe.ok);
-  peo.Set("timeDateStamp", pe.timeDateStamp);
-  peo.Set("sizeOfImage", pe.sizeOfImage);
-  if (pe.haveVersion) {
-    peo.Set("fileVersion", std::to_string(pe.fileVersionMS >> 16) + "." + std::to_string(pe.fileVersionMS & 0xffff) + "." +
-                               std::to_string(pe.fileVersionLS >> 16) + "." + std::to_string(pe.fileVersionLS & 0xffff));
-  }
-  Napi::Array secs = Napi::Array::New(env, pe.sections.size());
-  for (size_t i = 0; i < pe.sections.size(); i++) {
-    Napi::Object s = Napi::Object::New(env);
-    s.Set("name", pe.sections[i].name);
-    s.Set("rva", pe.sections[i].rva);
-    s.Set("size", pe.sections[i].size);
-    s.Set("flags", pe.sections[i].flags);
-    secs.Set(static_cast<uint32_t>(i), s);
-  }
-  peo.Set("sections", secs);
-  return peo;
-}
-
-// windows_pe(space, base, sizeHint) → {ok, timeDateStamp, sizeOfImage, fileVersion?, sections, problems}
-Napi::Value Pe(const Napi::CallbackInfo& info) {
-  auto space = spaceOf(info[0]);
-  Problems problems;
-  PeInfo pe = readPe(*space, toU64(info[1], "base"), toU32(info[2], "size"), problems);
-  Napi::Object out = peOf(info.Env(), pe);
-  out.Set("problems", problemsOf(info.Env(), problems));
-  return out;
-}
-
-// windows_tcpip(space, layout, base, size, known[[name, tcb, tcbSize, ao, aoSize]...], scan, limits) →
-//   {pe, tcb, addr, connections, sockets, problems}
-Napi::Value Tcpip(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto space = spaceOf(info[0]);
-  Napi::Object o = objectOf(info[1], "layout");
-  TcpipLayout l;
-  l.tcbSize = u32Of(o, "tcbSize", l.tcbSize);
-  l.tcbNext = u32Of(o, "tcbNext", l.tcbNext);
-  l.tcbRemoteIp = u32Of(o, "tcbRemoteIp", l.tcbRemoteIp);
-  l.tcbLocalIp = u32Of(o, "tcbLocalIp", l.tcbLocalIp);
-  l.tcbRemotePort = u32Of(o, "tcbRemotePort", l.tcbRemotePort);
-  l.tcbLocalPort = u32Of(o, "tcbLocalPort", l.tcbLocalPort);
-  l.tcbPid = u32Of(o, "tcbPid", l.tcbPid);
-  l.aoSize = u32Of(o, "aoSize", l.aoSize);
-  l.aoNext = u32Of(o, "aoNext", l.aoNext);
-  l.aoLocalIp = u32Of(o, "aoLocalIp", l.aoLocalIp);
-  l.aoLocalPort = u32Of(o, "aoLocalPort", l.aoLocalPort);
-  l.aoProtocol = u32Of(o, "aoProtocol", l.aoProtocol);
-  l.aoPid = u32Of(o, "aoPid", l.aoPid);
-  l.aoCreateTime = u32Of(o, "aoCreateTime", l.aoCreateTime);
-  if (l.tcbSize > 0x1000 || l.aoSize > 0x1000 ||
-      std::max({l.tcbNext + 4, l.tcbRemoteIp + 4, l.tcbLocalIp + 4, l.tcbRemotePort + 2, l.tcbLocalPort + 2, l.tcbPid + 4}) > l.tcbSize ||
-      std::max({l.aoNext + 4, l.aoLocalIp + 4, l.aoLocalPort + 2, l.aoProtocol + 2, l.aoPid + 4, l.aoCreateTime + 8}) > l.aoSize) {
-    throwBadArgument(env, "tcpip layout: fields must lie inside the object sizes (<= 0x1000)");
-  }
-  uint64_t base = toU64(info[2], "base");
-  uint32_t size = toU32(info[3], "size");
-  std::vector<TcpipRvas> known;
-  if (info[4].IsArray()) {
-    Napi::Array a = info[4].As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Object r = objectOf(a.Get(i), "rva set");
-      TcpipRvas x;
-      x.name = toString(r.Get("name"), "name");
-      x.tcbTable = toU32(r.Get("tcbTable"), "tcbTable");
-      x.tcbSize = toU32(r.Get("tcbSize"), "tcbSize");
-      x.addrObjTable = toU32(r.Get("addrObjTable"), "addrObjTable");
-      x.addrObjTableSize = toU32(r.Get("addrObjTableSize"), "addrObjTableSize");
-      x.exact = r.Get("exact").ToBoolean();
-      x.tcbCount = u32Of(r, "tcbCount", 0);
-      x.addrObjCount = u32Of(r, "addrObjCount", 0);
-      known.push_back(x);
-    }
-  }
-  bool scan = info[5].ToBoolean();
-  TcpipLimits lim;
-  if (info[6].IsObject()) {
-    Napi::Object lo = info[6].As<Napi::Object>();
-    lim.maxBuckets = std::min<uint32_t>(u32Of(lo, "maxBuckets", lim.maxBuckets), 1u << 20);
-    lim.maxChain = u32Of(lo, "maxChain", lim.maxChain);
-    lim.maxObjects = u32Of(lo, "maxObjects", lim.maxObjects);
-  }
-  Problems problems;
-  PeInfo pe = readPe(*space, base, size, problems);
-  TcpipResult r = walkTcpip(*space, l, base, size, pe, known, scan, lim, problems);
-
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pe", peOf(env, pe));
-  out.Set("tcb", locationOf(env, r.tcb));
-  out.Set("addr", locationOf(env, r.addr));
-  Napi::Array conns = Napi::Array::New(env, r.connections.size());
-  for (size_t i = 0; i < r.connections.size(); i++) {
-    const ConnectionRecord& c = r.connections[i];
-    Napi::Object x = Napi::Object::New(env);
-    x.Set("address", fromU64(env, c.address));
-    x.Set("localAddress", ip4(env, c.localIp));
-    x.Set("localPort", c.localPort);
-    x.Set("remoteAddress", ip4(env, c.remoteIp));
-    x.Set("remotePort", c.remotePort);
-    x.Set("pid", c.pid);
-    conns.Set(static_cast<uint32_t>(i), x);
-  }
-  Napi::Array socks = Napi::Array::New(env, r.sockets.size());
-  for (size_t i = 0; i < r.sockets.size(); i++) {
-    const SocketRecord& s = r.sockets[i];
-    Napi::Object x = Napi::Object::New(env);
-    x.Set("address", fromU64(env, s.address));
-    x.Set("localAddress", ip4(env, s.localIp));
-    x.Set("port", s.port);
-    x.Set("protocol", s.protocol);
-    x.Set("pid", s.pid);
-    x.Set("createTime", fromU64(env, s.createTime));
-    socks.Set(static_cast<uint32_t>(i), x);
-  }
-  out.Set("connections", conns);
-  out.Set("sockets", socks);
-  out.Set("problems", problemsOf(env, problems));
-  return out;
-}
-
 // windows_vads(space, layout, eprocess, max) → {items, problems}
 Napi::Value Vads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -400,11 +225,9 @@ Napi::Value Vads(const Napi::CallbackInfo& info) {
 }
 
 Registrar r1("windows_discover", Discover);
-Registrar r6("windows_vads", Vads);
 Registrar r2("windows_processes", Processes);
 Registrar r3("windows_modules", Modules);
-Registrar r4("windows_tcpip", Tcpip);
-Registrar r5("windows_pe", Pe);
+Registrar r6("windows_vads", Vads);
 
 }  // namespace
 }  // namespace parasight::binding

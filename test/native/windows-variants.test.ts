@@ -220,6 +220,18 @@ describe('hostile images', () => {
     });
   });
 
+  it('tcpip.sys missing from the module list: connections and sockets from a pool-tag scan, closed ones too', () => {
+    const t = build(cridex({ memoryMiB: 32, seed: 48, hostile: { unlinkTcpip: true } }));
+    withIntrospector(t, (w) => {
+      const conns = w.connections();
+      expect(conns.problems.map((p) => p.walk)).toContain('pool-scan');
+      expect(conns.items.every((c) => c.foundBy === 'pool-scan')).toBe(true);
+      expect(connKeys(conns.items)).toEqual(connKeys([...t.connections, ...t.closedConnections]));
+      expect(w.sockets().items.length + w.otherSockets().length).toBe(t.sockets.length);
+      expect(w.lookupConnection({ proto: 'tcp', family: 4, localAddress: '172.16.112.128', localPort: 1038, remoteAddress: '41.168.5.140', remotePort: 8080 })?.process?.name).toBe('explorer.exe');
+    });
+  });
+
   it('truncated image (KUSER_SHARED_DATA, KPCR and pool cut off): kernel still found, every loss a problem', () => {
     const t = build(generic({ seed: 45, memoryMiB: 32, hostile: { truncateAt: 20 << 20 } }));
     withIntrospector(t, (w) => {

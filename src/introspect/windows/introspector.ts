@@ -65,6 +65,7 @@ export interface TcpipTablesInfo {
 }
 
 const FILETIME_UNIX_EPOCH = 116444736000000000n;
+const POOL_SCAN_INTERVAL_MS = 5000;
 
 function filetimeToMs(ft: bigint): number {
   return ft <= FILETIME_UNIX_EPOCH ? 0 : Number((ft - FILETIME_UNIX_EPOCH) / 10000n);
@@ -97,6 +98,7 @@ export class WindowsIntrospector implements GuestIntrospector {
   #tcpipBuild: TcpipBuild | undefined;
   #knownRvas: NativeRvaSet[] = [];
   #snapshot: Snapshot | undefined;
+  #poolCache: { at: number; result: ReturnType<NativeWindows['windows_poolscan']> } | undefined;
   #closed = false;
 
   private constructor(memory: Memory, options: WindowsIntrospectorOptions) {
@@ -288,8 +290,9 @@ export class WindowsIntrospector implements GuestIntrospector {
         sockets.push({ proto, family: 4, localAddress: s.localAddress, localPort: s.port, pid: s.pid, createTime, foundBy: 'addrobj-table', address: s.address });
       }
     } else {
-      netProblems.push({ code: 'NOT_FOUND', message: 'tcpip.sys is not in the loaded-module list: no connections or sockets', walk: 'tcpip' });
+      netProblems.push({ code: 'NOT_FOUND', message: 'tcpip.sys is not in the loaded-module list', walk: 'tcpip' });
     }
+    if (!this.#tcpip.tcb || !this.#tcpip.addr) this.#poolScan(connections, sockets, otherSockets, netProblems);
     const byPid = new Map<number, GuestProcess>();
     for (const p of procItems) if (!byPid.has(p.pid) || p.exitTime === undefined) byPid.set(p.pid, p);
     const index = new ConnectionIndex();
@@ -303,6 +306,35 @@ export class WindowsIntrospector implements GuestIntrospector {
       byPid,
       index,
     };
+  }
+
+  // connscan/sockscan over physical memory when a hash table could not be found: live and closed objects, found
+  // by pool tag. A whole-memory pass, so it runs at most every POOL_SCAN_INTERVAL_MS (results are reused between).
+  #poolScan(connections: GuestConnection[], sockets: GuestSocket[], other: Snapshot['otherSockets'], problems: Problem[]): void {
+    const now = Date.now();
+    if (!this.#poolCache || now - this.#poolCache.at >= POOL_SCAN_INTERVAL_MS) {
+      const layout = tcpipLayout(this.#tcpipBuild ?? tcpipBuilds().find((b) => b.family === this.#family(this.#discovery) && b.rvas === null)!);
+      this.#poolCache = { at: now, result: this.#native.windows_poolscan(this.#memory.handle, layout, 1 << 16) };
+    }
+    const r = this.#poolCache.result;
+    problems.push(...r.problems, {
+      code: 'PARTIAL',
+      message: `connections/sockets from a pool-tag scan of physical memory (closed ones included; addresses are physical): ${r.connections.length} TCPT, ${r.sockets.length} TCPA`,
+      walk: 'pool-scan',
+    });
+    if (!this.#tcpip.tcb) {
+      for (const c of r.connections) {
+        connections.push({ proto: 'tcp', family: 4, localAddress: c.localAddress, localPort: c.localPort, remoteAddress: c.remoteAddress, remotePort: c.remotePort, state: 'UNKNOWN', pid: c.pid, foundBy: 'pool-scan', address: c.address });
+      }
+    }
+    if (!this.#tcpip.addr) {
+      for (const s of r.sockets) {
+        const proto = PROTOCOLS[s.protocol];
+        const createTime = filetimeToMs(s.createTime);
+        if (proto) sockets.push({ proto, family: 4, localAddress: s.localAddress, localPort: s.port, pid: s.pid, createTime, foundBy: 'pool-scan', address: s.address });
+        else other.push({ protocol: s.protocol, localAddress: s.localAddress, localPort: s.port, pid: s.pid, createTime, address: s.address });
+      }
+    }
   }
 
   close(): void {

@@ -181,6 +181,7 @@ export interface NativeVad {
 }
 
 export interface NativeWindows {
+  windows_poolscan(memory: NativeHandle, layout: NativeTcpipLayout, maxObjects: number): Pick<NativeTcpip, 'connections' | 'sockets' | 'problems'> & { bytesScanned: number };
   windows_vads(space: NativeHandle, layout: NativeVadLayout, eprocess: bigint, max: number): { items: NativeVad[]; problems: Problem[] };
   windows_discover(
     memory: NativeHandle,
