@@ -5,6 +5,7 @@
 
 #include "binding/convert.h"
 #include "binding/memory_handle.h"
+#include "binding/problems_binding.h"
 #include "binding/registry.h"
 #include "binding/space_handle.h"
 #include "linux/discovery.h"
@@ -45,26 +46,6 @@ Walker& walkerOf(const Napi::Value& v) {
   WalkerHandle* h = v.As<Napi::External<WalkerHandle>>().Data();
   if (!h->walker) throwError(v.Env(), Error::make(Errc::kClosed, 0, "Linux walker is closed"));
   return *h->walker;
-}
-
-Napi::Array problemsOf(Napi::Env env, const Problems& p) {
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  for (const auto& x : p.list()) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("code", x.code);
-    o.Set("message", x.message);
-    if (x.address) o.Set("address", fromU64(env, x.address));
-    o.Set("walk", x.walk);
-    out.Set(i++, o);
-  }
-  if (p.dropped() > 0) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("code", "LIMIT");
-    o.Set("message", std::to_string(p.dropped()) + " further problems not listed");
-    out.Set(i++, o);
-  }
-  return out;
 }
 
 // Flat encoding shared by linux_walk and linux_find:

@@ -5,6 +5,7 @@
 
 #include "binding/convert.h"
 #include "binding/memory_handle.h"
+#include "binding/problems_binding.h"
 #include "binding/registry.h"
 #include "binding/space_handle.h"
 #include "binding/windows_convert.h"

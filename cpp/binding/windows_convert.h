@@ -1,18 +1,18 @@
-// Conversions shared by the windows_* binding files (problem lists, optional numeric fields, strings).
+// Conversions shared by the windows_* binding files (optional numeric fields, strings).
 #pragma once
 #include <napi.h>
 
 #include <cstdint>
 #include <string>
 
-#include "windows/problems.h"
+#include "binding/problems_binding.h"
 
 namespace parasight::binding::win {
 
 uint32_t u32Of(const Napi::Object& o, const char* key, uint32_t def);
 uint64_t u64Of(const Napi::Object& o, const char* key, uint64_t def);
 Napi::Object objectOf(const Napi::Value& v, const char* what);
-Napi::Array problemsOf(Napi::Env env, const windows::Problems& p);
+using binding::problemsOf;
 Napi::String u16(Napi::Env env, const std::u16string& s);
 Napi::String ip4(Napi::Env env, const uint8_t* b);
 

@@ -9,10 +9,6 @@ namespace parasight::linux_guest {
 
 namespace {
 
-using windows::le16;
-using windows::le32;
-using windows::le64;
-
 constexpr uint8_t kIpProtoTcp = 6, kIpProtoUdp = 17;
 constexpr uint16_t kAfInet = 2, kAfInet6 = 10;
 constexpr uint16_t kSockStream = 1, kSockDgram = 2;
@@ -199,7 +195,7 @@ bool Walker::decodeSock(const uint8_t* common, const uint8_t* tail, uint64_t sk,
   s->proto = static_cast<uint8_t>(proto);
   s->state = common[F.skState];
   s->lport = le16(common + F.skNum);
-  s->rport = windows::be16(common + F.skDport);
+  s->rport = be16(common + F.skDport);
   if (family == kAfInet) {
     mapV4(common + F.skRcvSaddr, &s->laddr);
     mapV4(common + F.skDaddr, &s->raddr);

@@ -15,11 +15,9 @@
 
 #include "linux/layout.h"
 #include "paging/address_space.h"
-#include "windows/problems.h"
+#include "walk/problems.h"
 
 namespace parasight::linux_guest {
-
-using Problems = windows::Problems;
 
 struct TaskRecord {
   uint64_t address = 0;

@@ -13,7 +13,7 @@
 
 #include "paging/address_space.h"
 #include "windows/layout.h"
-#include "windows/problems.h"
+#include "walk/problems.h"
 
 namespace parasight::windows {
 

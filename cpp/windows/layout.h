@@ -7,6 +7,9 @@
 
 namespace parasight::windows {
 
+// x86 kernel addresses start at MmSystemRangeStart (0x80000000 without /3GB; 0xC0000000 with it).
+inline bool kernelVa(uint64_t va) { return va >= 0x80000000ull && va <= 0xffffffffull; }
+
 // Enough of _EPROCESS to recognise Idle/System by their dispatcher header during discovery.
 struct DiscoveryCandidate {
   std::string profile;

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "memory/physical_memory.h"
+#include "walk/problems.h"
 #include "windows/layout.h"
-#include "windows/problems.h"
 #include "windows/tcpip.h"
 
 namespace parasight::windows {

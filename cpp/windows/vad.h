@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "paging/address_space.h"
-#include "windows/problems.h"
+#include "walk/problems.h"
+#include "windows/layout.h"
 
 namespace parasight::windows {
 

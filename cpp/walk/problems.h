@@ -1,4 +1,4 @@
-// What a Windows walker could not read or did not trust. Walkers return partial results plus this list; the binding
+// What a guest walker (Windows or Linux) could not read or did not trust. Walkers return partial results plus this list; the binding
 // turns it into the TS `Problem[]` every introspection result carries.
 #pragma once
 #include <cstdint>
@@ -8,7 +8,7 @@
 
 #include "memory/error.h"
 
-namespace parasight::windows {
+namespace parasight {
 
 struct Problem {
   std::string code;  // CYCLE, LIMIT, BAD_POINTER, PAGE_NOT_PRESENT, HOLE, NOT_FOUND, INCONSISTENT ...
@@ -40,6 +40,7 @@ class Problems {
   size_t dropped_ = 0;
 };
 
+// Little-endian fields of guest structures (both guests are x86).
 inline uint16_t le16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
@@ -57,7 +58,4 @@ inline uint64_t le64(const uint8_t* p) {
 }
 inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
-// x86 kernel addresses start at MmSystemRangeStart (0x80000000 without /3GB; 0xC0000000 with it).
-inline bool kernelVa(uint64_t va) { return va >= 0x80000000ull && va <= 0xffffffffull; }
-
-}  // namespace parasight::windows
+}  // namespace parasight
