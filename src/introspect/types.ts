@@ -107,7 +107,10 @@ export interface MemoryMapEntry {
   shared: boolean;
   /** Private (anonymous/committed) vs file-backed. */
   kind: 'private' | 'file';
-  /** File path for file-backed mappings; [heap], [stack], [vdso], memfd:name for special ones. */
+  /**
+   * File path for file-backed mappings; [heap], [stack], [vdso] for special ones. Linux paths are as the guest's
+   * /proc/PID/maps prints them ("/tmp/x (deleted)", "/memfd:NAME (deleted)").
+   */
   path?: string;
   offset?: bigint;
   inode?: bigint;

@@ -1,10 +1,11 @@
 // Shared by the Linux lab suites: the profile of the lab kernel (generated once, cached beside the kernel), and
 // the comparison of what introspection reads from outside with what the guest itself reports.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { Profile, parseIsf, serializeIsf } from '../../src/profiles/isf.js';
-import { generateLinuxProfile } from '../../src/profiles/linux/generate.js';
+import { LINUX_PROFILE_TYPES, generateLinuxProfile } from '../../src/profiles/linux/generate.js';
 import { canonicalAddress } from '../../src/introspect/linux/ip.js';
 import type { GuestIntrospector } from '../../src/introspect/types.js';
 import type { Lab, Truth } from './lab.mjs';
@@ -12,7 +13,9 @@ import { cacheDir, prepareLab } from './prepare.mjs';
 
 export function labProfile(): Profile {
   const inputs = prepareLab({ download: false });
-  const path = join(cacheDir, `profile-${inputs.version}.json`);
+  // Keyed by the extracted types too: a profile cached before a struct was added would lack it.
+  const types = createHash('sha256').update(LINUX_PROFILE_TYPES.join(',')).digest('hex').slice(0, 12);
+  const path = join(cacheDir, `profile-${inputs.version}-${types}.json`);
   if (!existsSync(path)) {
     const doc = generateLinuxProfile(readFileSync(inputs.vmlinuz), { origin: `vmlinuz-${inputs.version}` });
     const tmp = `${path}.${process.pid}.tmp`;

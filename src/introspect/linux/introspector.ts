@@ -23,6 +23,7 @@ import type {
 import { formatAddress, parseAddress } from './ip.js';
 import { linuxLayout, linuxSymbols } from './layout.js';
 import type { NativeLinux, NativeLinuxWalk } from './native.js';
+import { readMemoryMap, vmaLayout, type VmaLayout } from './vma.js';
 import type { NativeHandle } from '../../native.js';
 
 export interface LinuxIntrospectorOptions {
@@ -33,6 +34,8 @@ export interface LinuxIntrospectorOptions {
   maxTasks?: number;
   maxFdsPerTable?: number;
   maxSockets?: number;
+  /** memoryMap bounds: VMAs per process (the kernel's own limit is 65530), maple tree nodes, path depth. */
+  maxVmas?: number;
 }
 
 const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE',
@@ -70,11 +73,17 @@ export class LinuxIntrospector implements GuestIntrospector {
   readonly #raddr = new Uint8Array(16);
   #snapshot: Snapshot | undefined;
   #closed = false;
+  readonly #profile: Profile;
+  readonly #slide: bigint;
+  readonly #maxVmas: number;
+  #vma: VmaLayout | ParasightError | undefined;
 
   private constructor(memory: Memory, profile: Profile, options: LinuxIntrospectorOptions) {
     this.#native = addon<NativeLinux>();
     this.#memory = memory;
     this.#ownMemory = options.ownMemory === true;
+    this.#profile = profile;
+    this.#maxVmas = options.maxVmas ?? 65536;
     const syms = linuxSymbols(profile);
     const linux = (profile.doc.metadata.linux ?? {}) as { banner?: string; release?: string };
     if (!linux.banner) {
@@ -95,6 +104,7 @@ export class LinuxIntrospector implements GuestIntrospector {
         { code: 'NOT_FOUND', source: memory.origin },
       );
     }
+    this.#slide = d.slide;
     this.#space = memory.addressSpace({ mode: 'ia32e', dtb: d.dtb });
     const layout = linuxLayout(profile, d.slide, d.pageOffsetBase);
     this.#walker = this.#native.linux_walker_create(this.#space.handle, layout, syms.initTask + d.slide, {
@@ -175,11 +185,35 @@ export class LinuxIntrospector implements GuestIntrospector {
     return found && { pid: found.pid, process: now.byPid.get(found.pid), connection: found, answeredFrom: 'refresh' };
   }
 
+  /** The VMAs of a process as its /proc/PID/maps lists them (read from the kernel's maple tree, not the process). */
   memoryMap(pid: number): WithProblems<MemoryMapEntry> {
-    return {
-      items: [],
-      problems: [{ code: 'UNSUPPORTED', message: `memory maps (VMA walk) of Linux guests are not implemented yet (pid ${pid})`, walk: 'vma' }],
-    };
+    let process = this.#current().byPid.get(pid);
+    if (!process) {
+      this.refresh();
+      process = this.#current().byPid.get(pid);
+    }
+    if (!process) {
+      return { items: [], problems: [{ code: 'NOT_FOUND', message: `no process with pid ${pid} in the guest`, walk: 'vma' }] };
+    }
+    if (this.#vma === undefined) {
+      try {
+        this.#vma = vmaLayout(this.#profile, this.#slide);
+      } catch (e) {
+        // A profile generated before the VMA structs were extracted: the rest of the introspector still works.
+        this.#vma = e instanceof ParasightError ? e : new ParasightError(String(e), { code: 'NOT_FOUND' });
+      }
+    }
+    if (this.#vma instanceof ParasightError) {
+      return { items: [], problems: [{ code: 'UNSUPPORTED', message: `memory maps need ${this.#vma.message}`, walk: 'vma' }] };
+    }
+    let mm: bigint;
+    try {
+      const b = this.#space.read(process.address + BigInt(this.#profile.offset('task_struct', 'mm')), 8);
+      mm = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+    } catch (e) {
+      return { items: [], problems: [{ code: 'BAD_POINTER', message: `task of pid ${pid}: ${(e as Error).message}`, address: process.address, walk: 'vma' }] };
+    }
+    return readMemoryMap(this.#space, this.#vma, mm, { maxVmas: this.#maxVmas, maxNodes: 16384, maxPathDepth: 64 });
   }
 
   refresh(): void {

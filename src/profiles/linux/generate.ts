@@ -17,7 +17,7 @@ export const LINUX_PROFILE_TYPES = [
   'inode', 'super_block', 'vfsmount', 'mount', 'socket', 'sock', 'sock_common', 'inet_sock', 'ipv6_pinfo',
   'inet_connection_sock', 'tcp_sock', 'udp_sock', 'unix_sock', 'list_head', 'hlist_node', 'cred', 'signal_struct',
   'pid', 'upid', 'nsproxy', 'net', 'in6_addr', 'maple_tree', 'uts_namespace', 'new_utsname', 'module',
-  'file_operations', 'timens_offsets',
+  'file_operations', 'timens_offsets', 'maple_node', 'maple_range_64', 'maple_arange_64', 'vm_special_mapping',
 ];
 
 export interface LinuxProfileOptions {

@@ -4,10 +4,12 @@
 //   netprog tcp-more ADDR PORT         connect once, then once more on every SIGUSR1, printing "ok LPORT" each time
 //   netprog tcp-listen PORT [4|6]      listen (v6 socket is dual-stack), accept and hold peers
 //   netprog udp-bind PORT [4|6]        bound UDP socket, hold
+//   netprog maps NAME                  map a file then unlink it, and a memfd called NAME; print "ok 0", hold
 //   netprog serve PORT MAXCONN SECONDS host-side peer: TCP+UDP on [::]:PORT, at most MAXCONN connections held,
 //                                      exits after SECONDS (bounded in count and time)
 // Programs hold their sockets by sleeping so that the guest's ground truth and the introspection see the same
 // state; the lab kills them to close.
+#define _GNU_SOURCE  // memfd_create
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +166,26 @@ static int serve(int port, int maxconn, int seconds) {
   return 0;
 }
 
+// Mappings whose /proc/PID/maps names are special: a file unlinked after mmap (" (deleted)") and a memfd
+// ("/memfd:NAME (deleted)"). Both stay mapped while the program sleeps.
+static int maps(const char* name) {
+  char path[256];
+  snprintf(path, sizeof(path), "/tmp/%s.dat", name);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ftruncate(fd, 3 * 4096) != 0) return perror("file"), 1;
+  void* file = mmap(NULL, 2 * 4096, PROT_READ, MAP_PRIVATE, fd, 4096);
+  if (file == MAP_FAILED || unlink(path) != 0) return perror("map file"), 1;
+  close(fd);
+  int mfd = memfd_create(name, 0);
+  if (mfd < 0 || ftruncate(mfd, 4096) != 0) return perror("memfd"), 1;
+  void* mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+  if (mem == MAP_FAILED) return perror("map memfd"), 1;
+  ((char*)mem)[0] = 1;
+  printf("ok 0\n");
+  fflush(stdout);
+  for (;;) pause();
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && strcmp(argv[1], "tcp-connect") == 0) return client(SOCK_STREAM, argv[2], atoi(argv[3]), argc >= 5 ? atoi(argv[4]) : 1);
@@ -171,7 +195,8 @@ int main(int argc, char** argv) {
     return bound(SOCK_STREAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
   if (argc >= 3 && strcmp(argv[1], "udp-bind") == 0)
     return bound(SOCK_DGRAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
+  if (argc >= 3 && strcmp(argv[1], "maps") == 0) return maps(argv[2]);
   if (argc >= 5 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT [N] | tcp-more ADDR PORT | tcp-listen|udp-bind PORT [4|6] | serve PORT MAX SECONDS\n");
+  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT [N] | tcp-more ADDR PORT | tcp-listen|udp-bind PORT [4|6] | maps NAME | serve PORT MAX SECONDS\n");
   return 2;
 }

@@ -1,0 +1,84 @@
+// Memory maps of Linux guest processes read from outside (maple tree of VMAs, dentry paths across mounts) compared
+// with the guest's own /proc/PID/maps, on a KASLR guest: ranges, permissions, offsets, inodes and names, including
+// a file unlinked after mmap, a memfd and a program on a mounted file system.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openMemory } from '../../src/memory/open.js';
+import { LinuxIntrospector } from '../../src/introspect/linux/introspector.js';
+import type { MemoryMapEntry } from '../../src/introspect/types.js';
+import { labUnavailable, startLab, type Lab } from './lab.mjs';
+import { labProfile } from './linux-helpers.js';
+
+const why = labUnavailable();
+
+/** One /proc/PID/maps line in a form both sides produce: "start-end perms offset inode path". */
+function guestLines(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ (\d+)\s*(.*)$/.exec(line.trim());
+    if (!m) continue;
+    out.push(`${BigInt(`0x${m[1]}`).toString(16)}-${BigInt(`0x${m[2]}`).toString(16)} ${m[3]} ${BigInt(`0x${m[4]}`).toString(16)} ${m[5]} ${m[6]}`);
+  }
+  return out;
+}
+
+function ourLines(items: MemoryMapEntry[]): string[] {
+  return items.map((e) => {
+    const offset = e.kind === 'file' ? (e.offset ?? 0n) : 0n;
+    return `${e.start.toString(16)}-${e.end.toString(16)} ${e.perms}${e.shared ? 's' : 'p'} ${offset.toString(16)} ${e.inode ?? 0n} ${e.path ?? ''}`;
+  });
+}
+
+describe.skipIf(why !== undefined)(`Linux guest memory maps${why ? ` (skipped: ${why})` : ''}`, () => {
+  let lab: Lab;
+  let intro: LinuxIntrospector;
+  let mapper: number;
+  let listener: number;
+  let mounted: number;
+  beforeAll(async () => {
+    const profile = labProfile();
+    lab = await startLab({ memory: 'shm', kaslr: true });
+    mapper = (await lab.spawn(['netprog', 'maps', 'psmap'], { as: 'mapper' })).pid;
+    listener = (await lab.spawn(['netprog', 'tcp-listen', '8081', '6'], { as: 'mlisten' })).pid;
+    // A program run from a tmpfs mounted below a directory: its path crosses a mount.
+    await lab.run('mkdir -p /mnt/deep/t && mount -t tmpfs lab /mnt/deep/t && mkdir /mnt/deep/t/sub && cp /bin/netprog /mnt/deep/t/sub/mnetprog');
+    mounted = (await lab.spawn(['/mnt/deep/t/sub/mnetprog', 'udp-bind', '5454', '4'])).pid;
+    intro = LinuxIntrospector.open(openMemory({ kind: 'live-file', path: lab.ramPath! }), { profile, ownMemory: true });
+  });
+  afterAll(async () => {
+    intro?.close();
+    await lab?.stop();
+  });
+
+  it('reads the same maps as the guest shows for several processes', async () => {
+    const pids = [1, mapper, listener, mounted];
+    for (const pid of pids) {
+      const guest = guestLines(await lab.run(`cat /proc/${pid}/maps`));
+      const ours = intro.memoryMap(pid);
+      expect(ours.problems, `pid ${pid}`).toEqual([]);
+      expect(guest.length, `pid ${pid} has mappings`).toBeGreaterThan(3);
+      expect(ourLines(ours.items), `pid ${pid}`).toEqual(guest);
+    }
+  });
+
+  it('names deleted files, memfds, heap, stack and vdso as the guest does', () => {
+    const paths = intro.memoryMap(mapper).items.map((e) => e.path ?? '');
+    expect(paths).toContain('/tmp/psmap.dat (deleted)');
+    expect(paths).toContain('/memfd:psmap (deleted)');
+    expect(paths).toContain('[stack]');
+    expect(paths).toContain('[vdso]');
+    expect(paths.some((p) => p.endsWith('/netprog') || p.endsWith('/mapper'))).toBe(true);
+    const memfd = intro.memoryMap(mapper).items.find((e) => e.path === '/memfd:psmap (deleted)');
+    expect(memfd?.shared).toBe(true);
+    expect(memfd?.perms).toBe('rw-');
+    expect(intro.memoryMap(mounted).items.some((e) => e.path === '/mnt/deep/t/sub/mnetprog')).toBe(true);
+  });
+
+  it('reports an unknown pid as a problem, and kernel threads have no map', () => {
+    const none = intro.memoryMap(999999);
+    expect(none.items).toEqual([]);
+    expect(none.problems[0]?.code).toBe('NOT_FOUND');
+    const kthreadd = intro.memoryMap(2);
+    expect(kthreadd.items).toEqual([]);
+    expect(kthreadd.problems).toEqual([]);
+  });
+});
