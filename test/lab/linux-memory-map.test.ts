@@ -1,7 +1,13 @@
 // Memory maps of Linux guest processes read from outside (maple tree of VMAs, dentry paths across mounts) compared
 // with the guest's own /proc/PID/maps, on a KASLR guest: ranges, permissions, offsets, inodes and names, including
 // a file unlinked after mmap, a memfd and a program on a mounted file system.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BaselineDetector } from '../../src/baseline/detector.js';
+import { GuestMapSource } from '../../src/baseline/guest.js';
+import { BaselineStore } from '../../src/baseline/store.js';
 import { openMemory } from '../../src/memory/open.js';
 import { LinuxIntrospector } from '../../src/introspect/linux/introspector.js';
 import type { MemoryMapEntry } from '../../src/introspect/types.js';
@@ -80,5 +86,25 @@ describe.skipIf(why !== undefined)(`Linux guest memory maps${why ? ` (skipped: $
     const kthreadd = intro.memoryMap(2);
     expect(kthreadd.items).toEqual([]);
     expect(kthreadd.problems).toEqual([]);
+  });
+
+  it('baseline guest mode: a process started with an LD_PRELOADed library shows the extra library', async () => {
+    const clean = (await lab.spawn(['netprog', 'udp-bind', '6001', '4'], { as: 'bsvc' })).pid;
+    const injected = (await lab.spawn(['env', 'LD_PRELOAD=/bin/beacon.so', '/tmp/bsvc', 'udp-bind', '6002', '4'])).pid;
+    intro.refresh();
+    const dir = mkdtempSync(join(tmpdir(), 'parasight-bl-linux-'));
+    const store = new BaselineStore(join(dir, 'b.db'));
+    try {
+      const d = await BaselineDetector.create({ store, source: new GuestMapSource(intro, { vm: 'linux-lab' }) });
+      const rec = await d.record({ pid: clean });
+      expect(rec[0]!.stored.record.feature.paths).toContain('/lib/x86_64-linux-gnu/libc.so.6');
+      const again = await d.check({ pid: clean });
+      expect(again[0]!.comparison.findings).toEqual([]);
+      const [r] = await d.check({ pid: injected });
+      expect(r!.comparison.findings.map((f) => `${f.kind}:${f.path}`)).toEqual(['extra:/bin/beacon.so']);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
