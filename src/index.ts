@@ -2,6 +2,7 @@
  * parasight public API. Everything an embedder imports comes from here; the CLI is a thin layer over it.
  */
 export { ParasightError, type ErrorCode, type ErrorDetails } from './errors.js';
+export type * from './introspect/types.js';
 export { Memory, type PhysicalRange } from './memory/memory.js';
 export {
   openMemory,
