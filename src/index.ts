@@ -51,5 +51,6 @@ export { openIntrospector, registerIntrospector, type IntrospectorSpec, type Int
 export { WindowsIntrospector, type WindowsIntrospectorOptions, type GuestModule, type TcpipTablesInfo } from './introspect/windows/introspector.js';
 export { LinuxIntrospector, type LinuxIntrospectorOptions } from './introspect/linux/introspector.js';
 export { generateLinuxProfile, unpackKernel, parseSystemMap, type LinuxProfileOptions } from './profiles/linux/generate.js';
+export { linuxProfileFromMemory, type MemoryProfileResult } from './profiles/linux/from-memory.js';
 export { Profile, parseIsf, serializeIsf, type IsfDocument } from './profiles/isf.js';
 export { BridgeEnforcer, removeEnforcementTable, type EnforcerOptions, type BlockTarget } from './events/enforcer.js';

@@ -1,9 +1,9 @@
 /**
  * openIntrospector(): the one place the CLI turns `--memory PATH [--profile FILE]` into a GuestIntrospector.
  * Registered openers (`registerIntrospector`) see the spec first and return undefined when the guest is not theirs;
- * then the built-in OS openers run on the opened memory (Windows XP/2003 x86; other OS implementations add a
- * branch to `builtin`). The first that recognises the guest wins. Embedders can skip this and pass their own
- * GuestIntrospector to the Sensor.
+ * then the built-in OS openers run on the opened memory (Linux with a profile, Windows XP/2003 x86, Linux with a
+ * profile built from the guest's own memory; other OS implementations add a branch to `builtin`). The first that
+ * recognises the guest wins. Embedders can skip this and pass their own GuestIntrospector to the Sensor.
  */
 import { ParasightError } from '../errors.js';
 import { Memory } from '../memory/memory.js';
@@ -12,6 +12,7 @@ import type { GuestIntrospector, GuestOs } from './types.js';
 import { WindowsIntrospector } from './windows/introspector.js';
 import { LinuxIntrospector } from './linux/introspector.js';
 import { Profile } from '../profiles/isf.js';
+import { linuxProfileFromMemory } from '../profiles/linux/from-memory.js';
 
 export interface IntrospectorOptions {
   /** Profile file (ISF JSON / .json.xz, or a generated Linux profile). */
@@ -70,9 +71,25 @@ function openLinux(memory: Memory, options: IntrospectorOptions, owns: boolean):
   }
 }
 
+// No profile at all: a Linux kernel with BTF carries what a profile holds (types and kallsyms) in its own image.
+// Tried last, after the cheaper recognisers, because it scans the resident RAM.
+function openLinuxFromMemory(memory: Memory, options: IntrospectorOptions, owns: boolean): GuestIntrospector | undefined {
+  if (options.profile !== undefined) return undefined;
+  let doc;
+  try {
+    doc = linuxProfileFromMemory(memory).doc;
+  } catch (e) {
+    if (e instanceof ParasightError && e.code === 'NOT_FOUND' && options.os !== 'linux') return undefined;
+    throw e;
+  }
+  const release = (doc.metadata.linux as { release?: string } | undefined)?.release ?? 'unknown';
+  return LinuxIntrospector.open(memory, { profile: new Profile(`linux-${release} (from guest memory)`, doc), ownMemory: owns });
+}
+
 const builtin: Array<{ os: GuestOs; open: BuiltinOpener }> = [
   { os: 'linux', open: openLinux },
   { os: 'windows', open: openWindows },
+  { os: 'linux', open: openLinuxFromMemory },
 ];
 
 /**

@@ -68,7 +68,7 @@ export function report(g: GuestIntrospector): Record<string, unknown> {
     ...(socks.problems === conns.problems ? [] : socks.problems),
   ];
   return {
-    guest: { ...info, dtb: hex(info.dtb), kernelBase: hex(info.kernelBase), problems: undefined },
+    guest: { ...info, dtb: hex(info.dtb), kernelBase: hex(info.kernelBase), kaslrSlide: hex(info.kaslrSlide), problems: undefined },
     ...(w
       ? {
           discovery: {

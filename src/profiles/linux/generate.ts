@@ -88,33 +88,45 @@ export function generateLinuxProfile(image: Uint8Array, options: LinuxProfileOpt
     });
   }
   const btf = new Btf(btfBytes, origin);
+  const syms = options.systemMap !== undefined ? parseSystemMap(options.systemMap, `${origin} System.map`) : readKallsyms(elf);
+  const bannerOf = (address: bigint): string => {
+    const at = elf.fileOffset(address);
+    return at !== undefined ? cString(elf.bytes, at, 512) : '';
+  };
+  return assembleLinuxProfile(btf, syms, bannerOf, {
+    origin,
+    symbols: options.systemMap !== undefined ? 'System.map' : 'kallsyms',
+    ...(options.producerVersion !== undefined ? { producerVersion: options.producerVersion } : {}),
+  });
+}
+
+/** The ISF document from a kernel's BTF and symbols; `bannerOf` reads the string at a kernel address. */
+export function assembleLinuxProfile(
+  btf: Btf,
+  syms: KernelSymbol[],
+  bannerOf: (address: bigint) => string,
+  options: { origin: string; symbols: string; producerVersion?: string },
+): IsfDocument {
+  const { origin } = options;
   const { userTypes, baseTypes, missing } = btfToIsf(btf, LINUX_PROFILE_TYPES);
   for (const required of ['task_struct', 'files_struct', 'fdtable', 'file', 'socket', 'sock', 'sock_common']) {
     if (missing.includes(required)) {
       throw new ParasightError(`${origin}: BTF has no struct ${required}`, { code: 'FORMAT', source: origin });
     }
   }
-  const syms = options.systemMap !== undefined ? parseSystemMap(options.systemMap, `${origin} System.map`) : readKallsyms(elf);
   // No prototype: kernel symbol names must not collide with Object.prototype members.
   const symbols = Object.create(null) as Record<string, IsfSymbol>;
   for (const s of syms) {
     // Duplicate local names keep the first: ISF symbols are unique by name, and the walkers use unique globals.
     if (!Object.hasOwn(symbols, s.name)) symbols[s.name] = { address: s.address };
   }
-  const bannerAt = symbols.linux_banner && elf.fileOffset(symbols.linux_banner.address);
-  const banner = bannerAt !== undefined ? cString(elf.bytes, bannerAt, 512).trimEnd() : '';
+  const banner = symbols.linux_banner ? bannerOf(symbols.linux_banner.address).trimEnd() : '';
   const release = /^Linux version (\S+)/.exec(banner)?.[1] ?? '';
   return {
     metadata: {
       format: '6.2.0',
       producer: { name: 'parasight', version: options.producerVersion ?? '0' },
-      linux: {
-        banner,
-        release,
-        source: origin,
-        symbols: options.systemMap !== undefined ? 'System.map' : 'kallsyms',
-        types: 'btf',
-      },
+      linux: { banner, release, source: origin, symbols: options.symbols, types: 'btf' },
     },
     base_types: baseTypes,
     user_types: userTypes,

@@ -138,9 +138,9 @@ function addresses(dv: DataView, offsetsAt: number, n: number, base: bigint): bi
   return out;
 }
 
-function plausible(syms: KernelSymbol[], textStart: bigint): boolean {
+function plausible(syms: KernelSymbol[], isText: (address: bigint) => boolean): boolean {
   const text = syms.find((s) => s.name === '_text');
-  if (!text || text.address !== textStart) return false;
+  if (!text || !isText(text.address)) return false;
   let unsorted = 0;
   for (let i = 1; i < syms.length; i++) if (syms[i]!.address < syms[i - 1]!.address) unsorted++;
   // Per-CPU symbols come first with small absolute values; the rest are sorted.
@@ -152,14 +152,22 @@ export function readKallsyms(elf: Elf64): KernelSymbol[] {
   const ro = elf.sectionBytes('.rodata');
   const text = elf.section('.text');
   if (!ro || !text) throw new ParasightError(`${elf.origin}: no .rodata/.text section`, { code: 'FORMAT', source: elf.origin });
+  return findKallsyms(ro, elf.origin, (a) => a === text.address);
+}
+
+/**
+ * The kallsyms tables inside `ro` (8-byte aligned bytes holding them: a vmlinux's .rodata, or a window of guest
+ * memory); `isText` accepts the address _text decodes to (the table is trusted only when it does).
+ */
+export function findKallsyms(ro: Uint8Array, origin: string, isText: (address: bigint) => boolean): KernelSymbol[] {
   const dv = new DataView(ro.buffer, ro.byteOffset, ro.byteLength);
   const tokens = findTokenTables(ro, dv);
   if (!tokens) {
-    throw new ParasightError(`${elf.origin}: kallsyms token table not found (kernel without CONFIG_KALLSYMS?)`, { code: 'FORMAT', source: elf.origin });
+    throw new ParasightError(`${origin}: kallsyms token table not found (kernel without CONFIG_KALLSYMS?)`, { code: 'FORMAT', source: origin });
   }
   const found = findNames(ro, dv, tokens);
   if (!found) {
-    throw new ParasightError(`${elf.origin}: kallsyms names/markers not found before the token table`, { code: 'FORMAT', source: elf.origin });
+    throw new ParasightError(`${origin}: kallsyms names/markers not found before the token table`, { code: 'FORMAT', source: origin });
   }
   const n = found.names.length;
   const candidates: Array<{ offsetsAt: number; baseAt: number }> = [
@@ -173,10 +181,10 @@ export function readKallsyms(elf: Elf64): KernelSymbol[] {
     const base = dv.getBigUint64(c.baseAt, true);
     const addrs = addresses(dv, c.offsetsAt, n, base);
     const syms = found.names.map((s, i) => ({ name: s.name, type: s.type, address: addrs[i]! }));
-    if (plausible(syms, text.address)) return syms;
+    if (plausible(syms, isText)) return syms;
   }
-  throw new ParasightError(`${elf.origin}: kallsyms addresses do not decode to a sorted table starting at _text`, {
+  throw new ParasightError(`${origin}: kallsyms addresses do not decode to a sorted table starting at _text`, {
     code: 'FORMAT',
-    source: elf.origin,
+    source: origin,
   });
 }
