@@ -11,6 +11,7 @@
 #include "binding/windows_convert.h"
 #include "windows/discovery.h"
 #include "windows/lists.h"
+#include "windows/psscan.h"
 #include "windows/vad.h"
 
 namespace parasight::binding {
@@ -97,11 +98,7 @@ Napi::Value Discover(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// windows_processes(space, layout, head, max, paths) → {items, problems}
-Napi::Value Processes(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto space = spaceOf(info[0]);
-  Napi::Object o = objectOf(info[1], "layout");
+ProcessLayout processLayoutOf(Napi::Env env, const Napi::Object& o) {
   ProcessLayout l;
   l.size = toU32(o.Get("size"), "size");
   l.signature = toU32(o.Get("signature"), "signature");
@@ -121,6 +118,14 @@ Napi::Value Processes(const Napi::CallbackInfo& info) {
   uint32_t maxField = std::max({l.dtb + 8, l.createTime + 8, l.exitTime + 8, l.pid + 4, l.links + 8, l.objectTable + 4,
                                 l.ppid + 4, l.name + 16, l.activeThreads + 4, l.peb + 4});
   if (l.size > 0x2000 || maxField > l.size) throwBadArgument(env, "process layout: fields must lie inside size (<= 0x2000)");
+  return l;
+}
+
+// windows_processes(space, layout, head, max, paths) → {items, problems}
+Napi::Value Processes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto space = spaceOf(info[0]);
+  ProcessLayout l = processLayoutOf(env, objectOf(info[1], "layout"));
   uint64_t head = toU64(info[2], "head");
   uint32_t max = toU32(info[3], "max");
   bool paths = info[4].ToBoolean();
@@ -145,6 +150,40 @@ Napi::Value Processes(const Napi::CallbackInfo& info) {
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("items", items);
+  out.Set("problems", problemsOf(env, problems));
+  return out;
+}
+
+// windows_psscan(memory, layout, maxObjects) → {items, bytesScanned, problems}; addresses physical
+Napi::Value PsScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto mem = memoryOf(info[0]);
+  ProcessLayout l = processLayoutOf(env, objectOf(info[1], "layout"));
+  Problems problems;
+  ProcessScanResult r = scanProcesses(*mem, l, toU32(info[2], "maxObjects"), problems);
+  Napi::Array items = Napi::Array::New(env, r.processes.size());
+  for (size_t i = 0; i < r.processes.size(); i++) {
+    const ScannedProcess& p = r.processes[i];
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("physical", fromU64(env, p.physical));
+    x.Set("pool", fromU64(env, p.pool));
+    x.Set("freed", p.freed);
+    x.Set("pid", p.pid);
+    x.Set("ppid", p.ppid);
+    x.Set("name", p.name);
+    x.Set("createTime", fromU64(env, p.createTime));
+    x.Set("exitTime", fromU64(env, p.exitTime));
+    x.Set("dtb", fromU64(env, p.dtb));
+    x.Set("peb", fromU64(env, p.peb));
+    x.Set("objectTable", fromU64(env, p.objectTable));
+    x.Set("threads", p.threads);
+    x.Set("flink", fromU64(env, p.flink));
+    x.Set("blink", fromU64(env, p.blink));
+    items.Set(static_cast<uint32_t>(i), x);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("items", items);
+  out.Set("bytesScanned", static_cast<double>(r.bytesScanned));
   out.Set("problems", problemsOf(env, problems));
   return out;
 }
@@ -229,6 +268,7 @@ Registrar r1("windows_discover", Discover);
 Registrar r2("windows_processes", Processes);
 Registrar r3("windows_modules", Modules);
 Registrar r6("windows_vads", Vads);
+Registrar r8("windows_psscan", PsScan);
 
 }  // namespace
 }  // namespace parasight::binding

@@ -57,6 +57,19 @@ export interface GuestModule {
   entry: bigint;
 }
 
+/** A process found by the pool-tag scan (psscan), matched against the active list. */
+export interface ScannedProcess extends GuestProcess {
+  /** Physical address of the _EPROCESS body in the scanned image. */
+  physical: bigint;
+  /** 'pslist+psscan' (also on the active list; `address` is then its VA) or 'psscan' (scan only; `address` 0). */
+  foundBy: 'pslist+psscan' | 'psscan';
+  /** Its pool block is free (PoolType 0): the remains of an exited process. */
+  freed: boolean;
+  /** Live (in-use block, no exit time) but not on the active list: unlinked, i.e. hidden. */
+  hidden: boolean;
+  threads: number;
+}
+
 export interface TcpipTablesInfo {
   module?: { base: bigint; size: number; fileVersion?: string; timeDateStamp?: number };
   build?: string;
@@ -200,6 +213,47 @@ export class WindowsIntrospector implements GuestIntrospector {
     if (first) return first;
     this.refresh();
     return this.#answer(tuple, 'refresh');
+  }
+
+  /**
+   * psscan: process objects found by a pool-tag scan of physical memory, each matched against the active list.
+   * `hidden` = a live process (in-use block, no exit time) that the list does not reach; `freed`/`exitTime` mark
+   * the remains of exited processes. Costs one pass over resident guest RAM.
+   */
+  psscan(): WithProblems<ScannedProcess> & { bytesScanned: number } {
+    const r = this.#native.windows_psscan(this.#memory.handle, this.#processLayout, this.#options.maxProcesses ?? 65536);
+    const problems: Problem[] = [...r.problems];
+    const listed = new Map<bigint, GuestProcess>();
+    for (const p of this.#current().processes.items) {
+      try {
+        const t = this.#space.translate(p.address);
+        listed.set(t.pa, p);
+      } catch {
+        problems.push({ code: 'READ', message: `EPROCESS ${p.address.toString(16)} (pid ${p.pid}) does not translate: not matched`, address: p.address, walk: 'psscan' });
+      }
+    }
+    const items = r.items.map((s): ScannedProcess => {
+      const onList = listed.get(s.physical);
+      const exited = s.exitTime !== 0n;
+      const x: ScannedProcess = {
+        pid: s.pid,
+        ppid: s.ppid,
+        name: s.name,
+        createTime: filetimeToMs(s.createTime),
+        createTimeBase: 'epoch',
+        dtb: s.dtb,
+        address: onList?.address ?? 0n,
+        physical: s.physical,
+        foundBy: onList ? 'pslist+psscan' : 'psscan',
+        freed: s.freed,
+        hidden: !onList && !exited && !s.freed,
+        threads: s.threads,
+      };
+      if (exited) x.exitTime = filetimeToMs(s.exitTime);
+      if (onList?.path !== undefined) x.path = onList.path;
+      return x;
+    });
+    return { items, problems, bytesScanned: r.bytesScanned };
   }
 
   /** The process's VADs: range, protection, private vs file-backed (with the mapped file's path). */

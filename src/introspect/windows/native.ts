@@ -180,7 +180,26 @@ export interface NativeVad {
   path?: string;
 }
 
+/** A process object found by the physical pool-tag scan (addresses physical, except flink/blink). */
+export interface NativeScannedProcess {
+  physical: bigint;
+  pool: bigint;
+  freed: boolean;
+  pid: number;
+  ppid: number;
+  name: string;
+  createTime: bigint;
+  exitTime: bigint;
+  dtb: bigint;
+  peb: bigint;
+  objectTable: bigint;
+  threads: number;
+  flink: bigint;
+  blink: bigint;
+}
+
 export interface NativeWindows {
+  windows_psscan(memory: NativeHandle, layout: NativeProcessLayout, maxObjects: number): { items: NativeScannedProcess[]; bytesScanned: number; problems: Problem[] };
   windows_poolscan(memory: NativeHandle, layout: NativeTcpipLayout, maxObjects: number): Pick<NativeTcpip, 'connections' | 'sockets' | 'problems'> & { bytesScanned: number };
   windows_vads(space: NativeHandle, layout: NativeVadLayout, eprocess: bigint, max: number): { items: NativeVad[]; problems: Problem[] };
   windows_discover(
