@@ -29,6 +29,8 @@ export interface Truth {
 export interface StartOptions {
   memory?: 'shm' | 'anon';
   kaslr?: boolean;
+  /** Guest RAM (default 256 MiB; at most 2048: file offset = guest-physical only below the PCI hole). */
+  ramMiB?: number;
   bootTimeoutMs?: number;
   download?: boolean;
 }

@@ -69,7 +69,7 @@ function ip(args) {
 let counter = 0;
 
 /**
- * Boots a guest. Options: memory 'shm' | 'anon' (default 'shm'), kaslr (default true), name (for paths).
+ * Boots a guest. Options: memory 'shm' | 'anon' (default 'shm'), kaslr (default true), ramMiB (default 256).
  * Resolves once the guest answers on its command channel.
  */
 export async function startLab(options = {}) {
@@ -80,7 +80,8 @@ export async function startLab(options = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'parasight-lab-'));
   const netns = `psl-${id}`;
   const ramPath = memory === 'shm' ? `/dev/shm/parasight-lab-${id}` : undefined;
-  const lab = new Lab({ id, dir, netns, ramPath, memory, kaslr, inputs });
+  const ramMiB = options.ramMiB ?? RAM_MIB;
+  const lab = new Lab({ id, dir, netns, ramPath, memory, kaslr, inputs, ramMiB });
   live.add(lab);
   try {
     lab.createNetwork();
@@ -95,7 +96,7 @@ export async function startLab(options = {}) {
 }
 
 class Lab {
-  constructor({ id, dir, netns, ramPath, memory, kaslr, inputs }) {
+  constructor({ id, dir, netns, ramPath, memory, kaslr, inputs, ramMiB }) {
     this.id = id;
     this.dir = dir;
     this.netns = netns;
@@ -105,7 +106,8 @@ class Lab {
     this.kernelVersion = inputs.version;
     this.vmlinuz = inputs.vmlinuz;
     this.initrd = inputs.initrd;
-    this.ramBytes = RAM_MIB * 1024 * 1024;
+    this.ramMiB = ramMiB;
+    this.ramBytes = ramMiB * 1024 * 1024;
     this.consolePath = join(dir, 'console.log');
     this.qmpPath = join(dir, 'qmp.sock');
     this.ctlPath = join(dir, 'ctl.sock');
@@ -153,7 +155,7 @@ class Lab {
   startQemu() {
     const args = [
       '-accel', this.accel, '-cpu', this.accel === 'kvm' ? 'host' : 'qemu64',
-      '-m', `${RAM_MIB}M`, '-smp', '1',
+      '-m', `${this.ramMiB}M`, '-smp', '1',
       '-kernel', this.vmlinuz, '-initrd', this.initrd,
       '-append', `console=ttyS0 panic=-1 quiet loglevel=3${this.kaslr ? '' : ' nokaslr'}`,
       '-display', 'none', '-no-reboot', '-nodefaults',
@@ -166,7 +168,7 @@ class Lab {
       '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:77:00:02',
     ];
     if (this.memory === 'shm') {
-      args.push('-object', `memory-backend-file,id=mem,size=${RAM_MIB}M,mem-path=${this.ramPath},share=on`,
+      args.push('-object', `memory-backend-file,id=mem,size=${this.ramMiB}M,mem-path=${this.ramPath},share=on`,
         '-machine', 'q35,memory-backend=mem');
     } else {
       args.push('-machine', 'q35');

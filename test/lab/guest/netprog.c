@@ -4,6 +4,8 @@
 //   netprog tcp-more ADDR PORT         connect once, then once more on every SIGUSR1, printing "ok LPORT" each time
 //   netprog tcp-listen PORT [4|6]      listen (v6 socket is dual-stack), accept and hold peers
 //   netprog udp-bind PORT [4|6]        bound UDP socket, hold
+//   netprog swarm N                    fork N sleepers, each holding a bound UDP socket; print "ok N" once all are
+//                                      bound, hold (killing the parent ends them too)
 //   netprog maps NAME                  map a file then unlink it, and a memfd called NAME; print "ok 0", hold
 //   netprog serve PORT MAXCONN SECONDS host-side peer: TCP+UDP on [::]:PORT, at most MAXCONN connections held,
 //                                      exits after SECONDS (bounded in count and time)
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,6 +169,38 @@ static int serve(int port, int maxconn, int seconds) {
   return 0;
 }
 
+// Many processes with sockets, for scale: children signal "bound" through a pipe so the parent's "ok" is the truth.
+static int swarm(int n) {
+  int ready[2];
+  if (n < 1 || n > 20000 || pipe(ready) != 0) return fprintf(stderr, "swarm: bad count\n"), 1;
+  pid_t leader = getpid();
+  for (int i = 0; i < n; i++) {
+    pid_t p = fork();
+    if (p < 0) return perror("fork"), 1;
+    if (p == 0) {
+      close(ready[0]);
+      int fd = socket(AF_INET, SOCK_DGRAM, 0);
+      struct sockaddr_in a;
+      memset(&a, 0, sizeof(a));
+      a.sin_family = AF_INET;
+      if (fd < 0 || bind(fd, (struct sockaddr*)&a, sizeof(a)) != 0) _exit(1);
+      (void)!write(ready[1], "b", 1);
+      close(ready[1]);
+      // Ends with the parent: sleepers must not outlive a killed swarm.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != leader) _exit(0);
+      for (;;) pause();
+    }
+  }
+  close(ready[1]);
+  int got = 0;
+  char c;
+  while (got < n && read(ready[0], &c, 1) == 1) got++;
+  printf("ok %d\n", got);
+  fflush(stdout);
+  for (;;) pause();
+}
+
 // Mappings whose /proc/PID/maps names are special: a file unlinked after mmap (" (deleted)") and a memfd
 // ("/memfd:NAME (deleted)"). Both stay mapped while the program sleeps.
 static int maps(const char* name) {
@@ -195,8 +230,9 @@ int main(int argc, char** argv) {
     return bound(SOCK_STREAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
   if (argc >= 3 && strcmp(argv[1], "udp-bind") == 0)
     return bound(SOCK_DGRAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
+  if (argc >= 3 && strcmp(argv[1], "swarm") == 0) return swarm(atoi(argv[2]));
   if (argc >= 3 && strcmp(argv[1], "maps") == 0) return maps(argv[2]);
   if (argc >= 5 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT [N] | tcp-more ADDR PORT | tcp-listen|udp-bind PORT [4|6] | maps NAME | serve PORT MAX SECONDS\n");
+  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT [N] | tcp-more ADDR PORT | tcp-listen|udp-bind PORT [4|6] | swarm N | maps NAME | serve PORT MAX SECONDS\n");
   return 2;
 }
