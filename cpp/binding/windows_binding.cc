@@ -226,23 +226,7 @@ Napi::Value Modules(const Napi::CallbackInfo& info) {
 Napi::Value Vads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto space = spaceOf(info[0]);
-  Napi::Object o = objectOf(info[1], "layout");
-  VadLayout l;
-  l.avlTable = o.Get("avlTable").ToBoolean();
-  l.vadRoot = toU32(o.Get("vadRoot"), "vadRoot");
-  l.balancedRoot = u32Of(o, "balancedRoot", 0);
-  l.left = toU32(o.Get("left"), "left");
-  l.right = toU32(o.Get("right"), "right");
-  l.startVpn = toU32(o.Get("startVpn"), "startVpn");
-  l.endVpn = toU32(o.Get("endVpn"), "endVpn");
-  l.flags = toU32(o.Get("flags"), "flags");
-  l.controlArea = toU32(o.Get("controlArea"), "controlArea");
-  l.caFilePointer = u32Of(o, "caFilePointer", l.caFilePointer);
-  l.foFileName = u32Of(o, "foFileName", l.foFileName);
-  if (std::max({l.vadRoot, l.balancedRoot, l.left, l.right, l.startVpn, l.endVpn, l.flags, l.controlArea, l.caFilePointer,
-                l.foFileName}) > 0x1000) {
-    throwBadArgument(env, "VAD layout offsets must be below 0x1000");
-  }
+  VadLayout l = vadLayoutOf(env, objectOf(info[1], "layout"));
   Problems problems;
   auto list = walkVads(*space, l, toU64(info[2], "eprocess"), toU32(info[3], "max"), problems);
   Napi::Array items = Napi::Array::New(env, list.size());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "binding/problems_binding.h"
+#include "windows/vad.h"
 
 namespace parasight::binding::win {
 
@@ -15,5 +16,7 @@ Napi::Object objectOf(const Napi::Value& v, const char* what);
 using binding::problemsOf;
 Napi::String u16(Napi::Env env, const std::u16string& s);
 Napi::String ip4(Napi::Env env, const uint8_t* b);
+// Throws a BAD_ARGUMENT error on offsets out of range.
+windows::VadLayout vadLayoutOf(Napi::Env env, const Napi::Object& o);
 
 }  // namespace parasight::binding::win

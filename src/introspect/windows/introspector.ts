@@ -29,7 +29,7 @@ import type {
   WithProblems,
 } from '../types.js';
 import { discoveryCandidate, kdbgLayout, moduleLayout, processLayout, PROTECTION_PERMS, tcpipLayout, vadLayout } from './layouts.js';
-import type { NativeDiscovery, NativeModule, NativeProcessLayout, NativeRvaSet, NativeTableLocation, NativeWindows } from './native.js';
+import type { NativeDiscovery, NativeLdrEntry, NativeModule, NativeProcessLayout, NativeRvaSet, NativeTableLocation, NativeWindows } from './native.js';
 import { ConnectionIndex } from './index-table.js';
 
 export interface WindowsIntrospectorOptions {
@@ -68,6 +68,56 @@ export interface ScannedProcess extends GuestProcess {
   /** Live (in-use block, no exit time) but not on the active list: unlinked, i.e. hidden. */
   hidden: boolean;
   threads: number;
+}
+
+/** A module of a process from its PEB loader lists (ldrmodules), or an image mapping no list names. */
+export interface ProcessModule {
+  base: bigint;
+  size: number;
+  name: string;
+  /** Full path from the loader entry, or the mapped file's name when no list has the module. */
+  path: string;
+  inLoad: boolean;
+  inMemory: boolean;
+  inInit: boolean;
+  /** Path of the file-backed VAD at `base`, when there is one. */
+  mappedPath?: string;
+  /**
+   * True when the lists disagree in a way Windows does not produce: missing from one list (the executable is
+   * normally absent from the init-order list only), or an image mapping (file-backed, executable, "MZ" at its
+   * start) that no list names.
+   */
+  suspicious: boolean;
+}
+
+/** Executable+writable memory with content (malfind). */
+export interface InjectedCodeFinding {
+  pid: number;
+  processName: string;
+  start: bigint;
+  end: bigint;
+  /** VAD protection name, e.g. PAGE_EXECUTE_READWRITE. */
+  protection: string;
+  private: boolean;
+  residentPages: number;
+  contentPages: number;
+  /** Where the first bytes were read: the first non-zero page (virtual) and its physical address. */
+  readAt: bigint;
+  physical: bigint;
+  /** First 64 bytes there, hex. */
+  head: string;
+  /** "MZ" + "PE\0\0" at a page start (the VA of the first one in peAt). */
+  peHeader: boolean;
+  peAt?: bigint;
+  /** A common function prologue at the first content. */
+  prologue: boolean;
+}
+
+const PROTECTION_NAMES = ['PAGE_NOACCESS', 'PAGE_READONLY', 'PAGE_EXECUTE', 'PAGE_EXECUTE_READ', 'PAGE_READWRITE', 'PAGE_WRITECOPY', 'PAGE_EXECUTE_READWRITE', 'PAGE_EXECUTE_WRITECOPY'];
+const PROTECTION_MODIFIERS = ['', 'PAGE_NOCACHE|', 'PAGE_GUARD|', 'PAGE_WRITECOMBINE|'];
+
+export function protectionName(p: number): string {
+  return `${PROTECTION_MODIFIERS[(p >> 3) & 3]!}${PROTECTION_NAMES[p & 7]!}`;
 }
 
 export interface TcpipTablesInfo {
@@ -111,6 +161,8 @@ export class WindowsIntrospector implements GuestIntrospector {
   #tcpipBuild: TcpipBuild | undefined;
   #knownRvas: NativeRvaSet[] = [];
   #snapshot: Snapshot | undefined;
+  /** PEB pointer per listed pid (0 for System). */
+  #pebs = new Map<number, bigint>();
   #poolCache: { at: number; result: ReturnType<NativeWindows['windows_poolscan']> } | undefined;
   #closed = false;
 
@@ -256,6 +308,101 @@ export class WindowsIntrospector implements GuestIntrospector {
     return { items, problems, bytesScanned: r.bytesScanned };
   }
 
+  /**
+   * ldrmodules: the process's modules from its three PEB loader lists (load, memory, init order), which lists
+   * name each, and image mappings (file-backed executable VADs starting with "MZ") that no list names.
+   */
+  loadedModules(pid: number): WithProblems<ProcessModule> {
+    const proc = this.#current().byPid.get(pid);
+    const peb = this.#pebs.get(pid);
+    if (!proc || peb === undefined || proc.dtb === undefined) {
+      return { items: [], problems: [{ code: 'NOT_FOUND', message: `no process with pid ${pid}`, walk: 'ldr' }] };
+    }
+    if (peb === 0n) return { items: [], problems: [] }; // System and kernel-only processes have no loader lists
+    const r = this.#native.windows_ldr(this.#space.handle, proc.dtb, peb, 4096);
+    const problems: Problem[] = [...r.problems];
+    const byBase = new Map<bigint, ProcessModule>();
+    const lists: Array<[NativeLdrEntry[], 'inLoad' | 'inMemory' | 'inInit']> = [
+      [r.load, 'inLoad'],
+      [r.memory, 'inMemory'],
+      [r.init, 'inInit'],
+    ];
+    for (const [list, key] of lists) {
+      for (const e of list) {
+        let m = byBase.get(e.base);
+        if (!m) {
+          m = { base: e.base, size: e.size, name: e.name, path: e.path, inLoad: false, inMemory: false, inInit: false, suspicious: false };
+          byBase.set(e.base, m);
+        }
+        m[key] = true;
+      }
+    }
+    const map = this.memoryMap(pid);
+    problems.push(...map.problems);
+    const exeBase = r.load[0]?.base;
+    let space: AddressSpace | undefined;
+    try {
+      for (const v of map.items) {
+        if (v.kind !== 'file' || v.path === undefined) continue;
+        const m = byBase.get(v.start);
+        if (m) {
+          m.mappedPath = v.path;
+          continue;
+        }
+        if (!v.perms.includes('x')) continue;
+        space ??= this.#memory.addressSpace({ mode: this.#space.mode, dtb: proc.dtb, windowsTransition: true });
+        let head: Uint8Array;
+        try {
+          head = space.read(v.start, 2);
+        } catch {
+          continue; // image header not resident: cannot tell an image from a data mapping
+        }
+        if (head[0] !== 0x4d || head[1] !== 0x5a) continue;
+        const name = v.path.slice(v.path.lastIndexOf('\\') + 1);
+        byBase.set(v.start, { base: v.start, size: Number(v.end - v.start), name, path: v.path, inLoad: false, inMemory: false, inInit: false, mappedPath: v.path, suspicious: true });
+      }
+    } finally {
+      space?.close();
+    }
+    const items = [...byBase.values()].sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
+    for (const m of items) {
+      const isExe = m.base === exeBase;
+      if (!m.inLoad || !m.inMemory || (!m.inInit && !isExe)) m.suspicious = true;
+    }
+    return { items, problems };
+  }
+
+  /** malfind: executable+writable VADs with resident non-zero content, with the evidence found in them. */
+  injectedCode(pid: number): WithProblems<InjectedCodeFinding> {
+    const proc = this.#current().byPid.get(pid);
+    if (!proc || proc.dtb === undefined) return { items: [], problems: [{ code: 'NOT_FOUND', message: `no process with pid ${pid}`, walk: 'malfind' }] };
+    if (this.#pebs.get(pid) === 0n) return { items: [], problems: [] };
+    let layout;
+    try {
+      layout = vadLayout(this.#profile);
+    } catch (e) {
+      return { items: [], problems: [{ code: 'UNSUPPORTED', message: (e as Error).message, walk: 'malfind' }] };
+    }
+    const r = this.#native.windows_malfind(this.#space.handle, layout, proc.address, proc.dtb, 16384);
+    const items = r.items.map((f): InjectedCodeFinding => ({
+      pid,
+      processName: proc.name,
+      start: f.start,
+      end: f.end,
+      protection: protectionName(f.protection),
+      private: f.private,
+      residentPages: f.residentPages,
+      contentPages: f.contentPages,
+      readAt: f.readAt,
+      physical: f.physical,
+      head: Buffer.from(f.head).toString('hex'),
+      peHeader: f.peHeader,
+      ...(f.peAt !== undefined ? { peAt: f.peAt } : {}),
+      prologue: f.prologue,
+    }));
+    return { items, problems: r.problems };
+  }
+
   /** The process's VADs: range, protection, private vs file-backed (with the mapped file's path). */
   memoryMap(pid: number): WithProblems<MemoryMapEntry> {
     const proc = this.#current().byPid.get(pid);
@@ -291,6 +438,7 @@ export class WindowsIntrospector implements GuestIntrospector {
     if (d.psActiveProcessHead !== 0n) {
       const r = this.#native.windows_processes(this.#space.handle, this.#processLayout, d.psActiveProcessHead, this.#options.maxProcesses ?? 65536, true);
       procProblems.push(...r.problems);
+      this.#pebs = new Map(r.items.map((p) => [p.pid, p.peb]));
       procItems = r.items.map((p) => {
         const g: GuestProcess = {
           pid: p.pid,

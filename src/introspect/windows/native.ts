@@ -198,7 +198,33 @@ export interface NativeScannedProcess {
   blink: bigint;
 }
 
+export interface NativeLdrEntry {
+  entry: bigint;
+  base: bigint;
+  size: number;
+  name: string;
+  path: string;
+}
+
+export interface NativeInjected {
+  vad: bigint;
+  start: bigint;
+  end: bigint;
+  protection: number;
+  private: boolean;
+  residentPages: number;
+  contentPages: number;
+  readAt: bigint;
+  physical: bigint;
+  head: Uint8Array;
+  peHeader: boolean;
+  peAt?: bigint;
+  prologue: boolean;
+}
+
 export interface NativeWindows {
+  windows_ldr(space: NativeHandle, dtb: bigint, peb: bigint, max: number): { found: boolean; ldr: bigint; load: NativeLdrEntry[]; memory: NativeLdrEntry[]; init: NativeLdrEntry[]; problems: Problem[] };
+  windows_malfind(space: NativeHandle, layout: NativeVadLayout, eprocess: bigint, dtb: bigint, maxPagesPerVad: number): { items: NativeInjected[]; problems: Problem[] };
   windows_psscan(memory: NativeHandle, layout: NativeProcessLayout, maxObjects: number): { items: NativeScannedProcess[]; bytesScanned: number; problems: Problem[] };
   windows_poolscan(memory: NativeHandle, layout: NativeTcpipLayout, maxObjects: number): Pick<NativeTcpip, 'connections' | 'sockets' | 'problems'> & { bytesScanned: number };
   windows_vads(space: NativeHandle, layout: NativeVadLayout, eprocess: bigint, max: number): { items: NativeVad[]; problems: Problem[] };
