@@ -12,9 +12,11 @@ import { UsageError, type Command } from '../command.js';
 import { createSensor } from '../../sensor/sensor.js';
 import type { SensorEvent } from '../../events/event.js';
 import { eventLine } from './watch.js';
+import { viewReport, viewText } from './analyze-views.js';
 
 const USAGE = [
   'usage: parasight analyze --memory PATH [--profile FILE] [--dtb ADDR] [--kdbg ADDR] [--json]',
+  '                         [--processes] [--modules] [--vads] [--findings]',
   '                         [--pcap FILE [--rules FILE] [--guest-ip IP]... [--guest-mac MAC]...]',
   '',
   '  --memory PATH    guest physical memory: raw image (.raw/.vmem/.mem), ELF core, LiME; or live:PATH (QEMU RAM',
@@ -23,13 +25,19 @@ const USAGE = [
   '  --dtb ADDR       kernel page-table root (CR3, physical; hex with 0x or decimal) when known: skips the scan',
   '  --kdbg ADDR      Windows KDBG virtual address when known',
   '  --json           one JSON document instead of tables',
+  '  --processes      also scan physical memory for process objects (pool tags): hidden and exited ones',
+  '  --modules        each process\'s modules from its three PEB loader lists, and image mappings none names',
+  '  --vads           each process\'s memory map (VADs: range, protection, private or mapped file)',
+  '  --findings       injected code (executable+writable memory with content), hidden processes, modules the',
+  '                   loader lists disagree on; exit code 1 when there is any',
   '  --pcap FILE      also run the VM sensor over this capture (pcap/pcapng) against the image: every connection',
   '                   in it with its owner, as sensor events ("events" in the JSON document)',
   '  --rules FILE     policy for --pcap (default: allow everything, so only ownership is reported)',
   '  --guest-ip IP    the guest\'s address (repeatable); default: the local addresses of the image\'s sockets',
   '  --guest-mac MAC  the guest\'s MAC (repeatable)',
   '',
-  'Exit codes: 0 report printed, 1 the capture holds connections the policy denies, 2 usage or input error',
+  'Exit codes: 0 report printed, 1 the capture holds connections the policy denies (or --findings found some),',
+  '2 usage or input error',
   '(unreadable image, no supported kernel found).',
 ].join('\n');
 
@@ -192,7 +200,7 @@ export const analyze: Command = {
   summary: 'one-shot report of a guest memory image: processes, connections and sockets with their owners',
   usage: USAGE,
   async run(argv) {
-    let values: { memory?: string; profile?: string; dtb?: string; kdbg?: string; json?: boolean; pcap?: string; rules?: string; 'guest-ip'?: string[]; 'guest-mac'?: string[] };
+    let values: { memory?: string; profile?: string; dtb?: string; kdbg?: string; json?: boolean; processes?: boolean; modules?: boolean; vads?: boolean; findings?: boolean; pcap?: string; rules?: string; 'guest-ip'?: string[]; 'guest-mac'?: string[] };
     try {
       ({ values } = parseArgs({
         args: argv,
@@ -202,6 +210,10 @@ export const analyze: Command = {
           dtb: { type: 'string' },
           kdbg: { type: 'string' },
           json: { type: 'boolean' },
+          processes: { type: 'boolean' },
+          modules: { type: 'boolean' },
+          vads: { type: 'boolean' },
+          findings: { type: 'boolean' },
           pcap: { type: 'string' },
           rules: { type: 'string' },
           'guest-ip': { type: 'string', multiple: true },
@@ -226,10 +238,13 @@ export const analyze: Command = {
       });
       try {
         const r = report(g);
+        const views = viewReport(g, { processes: values.processes, modules: values.modules, vads: values.vads, findings: values.findings });
+        Object.assign(r, views.doc);
+        if (views.problems.length) r.problems = [...(r.problems as Problem[]), ...views.problems.map((p) => ({ ...p, address: p.address === undefined ? undefined : `0x${p.address.toString(16)}` }))];
         const events = values.pcap ? await capturedEvents(g, values.pcap, values.rules, values['guest-ip'], values['guest-mac']) : undefined;
         if (events) r.events = events;
-        process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : text(r) + (events ? eventsText(events) : ''));
-        return events?.some((e) => e.verdict === 'deny') ? 1 : 0;
+        process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : text(r) + viewText(views.doc) + (events ? eventsText(events) : ''));
+        return events?.some((e) => e.verdict === 'deny') || (values.findings && views.findings > 0) ? 1 : 0;
       } finally {
         g.close();
       }
