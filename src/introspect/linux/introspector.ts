@@ -75,6 +75,7 @@ export class LinuxIntrospector implements GuestIntrospector {
   #closed = false;
   readonly #profile: Profile;
   readonly #slide: bigint;
+  readonly #pageOffsetBase: bigint;
   readonly #maxVmas: number;
   #vma: VmaLayout | ParasightError | undefined;
 
@@ -105,6 +106,7 @@ export class LinuxIntrospector implements GuestIntrospector {
       );
     }
     this.#slide = d.slide;
+    this.#pageOffsetBase = d.pageOffsetBase;
     this.#space = memory.addressSpace({ mode: 'ia32e', dtb: d.dtb });
     const layout = linuxLayout(profile, d.slide, d.pageOffsetBase);
     this.#walker = this.#native.linux_walker_create(this.#space.handle, layout, syms.initTask + d.slide, {
@@ -213,7 +215,10 @@ export class LinuxIntrospector implements GuestIntrospector {
     } catch (e) {
       return { items: [], problems: [{ code: 'BAD_POINTER', message: `task of pid ${pid}: ${(e as Error).message}`, address: process.address, walk: 'vma' }] };
     }
-    return readMemoryMap(this.#space, this.#vma, mm, { maxVmas: this.#maxVmas, maxNodes: 16384, maxPathDepth: 64 });
+    return readMemoryMap(this.#space, this.#vma, mm, { maxVmas: this.#maxVmas, maxNodes: 16384, maxPathDepth: 64 }, {
+      memory: this.#memory,
+      pageOffsetBase: this.#pageOffsetBase,
+    });
   }
 
   refresh(): void {

@@ -6,6 +6,7 @@
  * rest of the map is still returned.
  */
 import { ParasightError } from '../../errors.js';
+import type { Memory } from '../../memory/memory.js';
 import type { AddressSpace } from '../../paging/address-space.js';
 import type { Profile } from '../../profiles/isf.js';
 import type { MemoryMapEntry, Problem, WithProblems } from '../types.js';
@@ -64,9 +65,41 @@ function kernelPointer(v: bigint): boolean {
   return v >> 47n === 0x1ffffn && (v & 7n) === 0n;
 }
 
+const DIRECT_MAP_SPAN = 1n << 46n;  // the direct map's size with 4-level paging
+
+/** Where the kernel's direct map starts: objects there are read in physical batches, without page walks. */
+export interface DirectMap {
+  memory: Memory;
+  pageOffsetBase: bigint;
+}
+
 class Reader {
   readonly problems: Problem[] = [];
-  constructor(private readonly space: AddressSpace) {}
+  constructor(
+    private readonly space: AddressSpace,
+    private readonly direct: DirectMap | undefined,
+  ) {}
+
+  /** `len` bytes at each address: direct-map objects in one batch, the rest (and failures) one by one. */
+  many(vas: bigint[], len: number, what: string): Array<DataView | undefined> {
+    const out: Array<DataView | undefined> = new Array(vas.length).fill(undefined);
+    const d = this.direct;
+    const batched: number[] = [];
+    if (d && len <= 4096) {
+      for (let i = 0; i < vas.length; i++) {
+        const off = vas[i]! - d.pageOffsetBase;
+        if (off >= 0n && off < DIRECT_MAP_SPAN) batched.push(i);
+      }
+      if (batched.length > 0) {
+        const { bytes, ok } = d.memory.readMany(BigUint64Array.from(batched, (i) => vas[i]! - d.pageOffsetBase), len);
+        batched.forEach((i, k) => {
+          if (ok[k]) out[i] = new DataView(bytes.buffer, bytes.byteOffset + k * len, len);
+        });
+      }
+    }
+    for (let i = 0; i < vas.length; i++) if (!out[i]) out[i] = this.bytes(vas[i]!, len, what);
+    return out;
+  }
 
   bytes(va: bigint, len: number, what: string): DataView | undefined {
     try {
@@ -213,8 +246,14 @@ class PathBuilder {
 }
 
 /** The memory map of the process whose mm_struct is at `mm` (read through the kernel address space). */
-export function readMemoryMap(space: AddressSpace, l: VmaLayout, mm: bigint, limits: VmaLimits): WithProblems<MemoryMapEntry> {
-  const r = new Reader(space);
+export function readMemoryMap(
+  space: AddressSpace,
+  l: VmaLayout,
+  mm: bigint,
+  limits: VmaLimits,
+  direct?: DirectMap,
+): WithProblems<MemoryMapEntry> {
+  const r = new Reader(space, direct);
   if (mm === 0n) return { items: [], problems: [] };  // kernel thread: no user address space
   const mmEnd = Math.max(l.mmMt + l.maRoot, l.startBrk, l.brk, l.startStack) + 8;
   const mmv = r.bytes(mm, mmEnd, 'mm_struct');
@@ -226,8 +265,17 @@ export function readMemoryMap(space: AddressSpace, l: VmaLayout, mm: bigint, lim
   const paths = new PathBuilder(r, l, limits);
   const items: MemoryMapEntry[] = [];
   const span = Math.max(VMA_SPAN, l.vmStart, l.vmEnd, l.vmFlags, l.vmPgoff, l.vmFile, l.vmOps, l.vmPrivate) + 8;
-  for (const { vma, min, max } of mapleVmas(r, l, root, limits)) {
-    const v = r.bytes(vma, span, 'vm_area_struct');
+  const slots = mapleVmas(r, l, root, limits);
+  // Level by level: every VMA in one batch, then every file they map in another.
+  const vmas = r.many(slots.map((s) => s.vma), span, 'vm_area_struct');
+  const fileSpan = Math.max(l.filePath + l.pathMnt, l.filePath + l.pathDentry, l.fileInode) + 8;
+  const fileOf = (v: DataView | undefined): bigint => (v ? v.getBigUint64(l.vmFile, true) : 0n);
+  const fileVas = vmas.map(fileOf).filter((f) => f !== 0n && kernelPointer(f));
+  const fileViews = new Map<bigint, DataView | undefined>();
+  r.many(fileVas, fileSpan, 'file').forEach((fv, i) => fileViews.set(fileVas[i]!, fv));
+  for (let n = 0; n < slots.length; n++) {
+    const { vma, min, max } = slots[n]!;
+    const v = vmas[n];
     if (!v) continue;
     const start = v.getBigUint64(l.vmStart, true);
     const end = v.getBigUint64(l.vmEnd, true);
@@ -242,7 +290,7 @@ export function readMemoryMap(space: AddressSpace, l: VmaLayout, mm: bigint, lim
     const shared = (flags & VM_MAYSHARE) !== 0n;
     if (file !== 0n && kernelPointer(file)) {
       const e: MemoryMapEntry = { start, end, perms, shared, kind: 'file', offset: v.getBigUint64(l.vmPgoff, true) << 12n };
-      const fv = r.bytes(file, Math.max(l.filePath + l.pathMnt, l.filePath + l.pathDentry, l.fileInode) + 8, 'file');
+      const fv = fileViews.get(file);
       if (fv) {
         const inode = fv.getBigUint64(l.fileInode, true);
         const ino = kernelPointer(inode) ? r.u64(inode + BigInt(l.inodeIno), 'inode') : undefined;
