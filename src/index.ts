@@ -48,7 +48,7 @@ export { RecordQueue, type ConnectionRecord, type AttributionOutcome } from './q
 export { hashFile, hashFileSync, hashRange, hashRangeSync, hashBytes, type HashAlgorithm, type HashResult, type HashOptions, type AsyncHashOptions } from './hash/hash.js';
 export { loadWasmHasher, type WasmHasher } from './hash/wasm.js';
 export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener, type IntrospectorOptions } from './introspect/open.js';
-export { WindowsIntrospector, type WindowsIntrospectorOptions, type GuestModule, type TcpipTablesInfo, type ScannedProcess, type ProcessModule, type InjectedCodeFinding, protectionName } from './introspect/windows/introspector.js';
+export { WindowsIntrospector, type WindowsIntrospectorOptions, type GuestModule, type TcpipTablesInfo, type ScannedProcess, type ProcessModule, type InjectedCodeFinding, type ScannedConnection, type ScannedSocket, type PoolScanPlacement, protectionName } from './introspect/windows/introspector.js';
 export { LinuxIntrospector, type LinuxIntrospectorOptions } from './introspect/linux/introspector.js';
 export { generateLinuxProfile, unpackKernel, parseSystemMap, type LinuxProfileOptions } from './profiles/linux/generate.js';
 export { linuxProfileFromMemory, type MemoryProfileResult } from './profiles/linux/from-memory.js';

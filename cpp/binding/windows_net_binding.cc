@@ -71,6 +71,7 @@ Napi::Array connectionsOf(Napi::Env env, const TcpipResult& r) {
     x.Set("remoteAddress", ip4(env, c.remoteIp));
     x.Set("remotePort", c.remotePort);
     x.Set("pid", c.pid);
+    x.Set("freed", c.freed);
     conns.Set(static_cast<uint32_t>(i), x);
   }
   return conns;
@@ -87,6 +88,7 @@ Napi::Array socketsOf(Napi::Env env, const TcpipResult& r) {
     x.Set("protocol", s.protocol);
     x.Set("pid", s.pid);
     x.Set("createTime", fromU64(env, s.createTime));
+    x.Set("freed", s.freed);
     socks.Set(static_cast<uint32_t>(i), x);
   }
   return socks;

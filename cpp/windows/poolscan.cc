@@ -42,6 +42,7 @@ PoolScanResult poolScanTcpip(PhysicalMemory& mem, const TcpipLayout& l, size_t m
       c.localPort = be16(b + l.tcbLocalPort);
       c.remotePort = be16(b + l.tcbRemotePort);
       c.pid = le32(b + l.tcbPid);
+      c.freed = poolType == 0;
       if (c.localPort == 0 || c.remotePort == 0 || c.pid % 4 != 0 || c.pid >= 0x40000) return true;
       out.connections.push_back(c);
     } else {
@@ -52,6 +53,7 @@ PoolScanResult poolScanTcpip(PhysicalMemory& mem, const TcpipLayout& l, size_t m
       s.protocol = le16(b + l.aoProtocol);
       s.pid = le32(b + l.aoPid);
       s.createTime = le64(b + l.aoCreateTime);
+      s.freed = poolType == 0;
       if (s.createTime <= kFileTime1998 || s.createTime >= kFileTime2040 || s.pid % 4 != 0 || s.pid >= 0x40000 ||
           s.protocol > 255) {
         return true;

@@ -35,6 +35,7 @@ struct ConnectionRecord {
   uint8_t localIp[4] = {0, 0, 0, 0}, remoteIp[4] = {0, 0, 0, 0};  // network order, as in memory
   uint16_t localPort = 0, remotePort = 0;                          // host order (stored big-endian)
   uint32_t pid = 0;
+  bool freed = false;  // pool scan: the block is free (a closed connection)
 };
 
 struct SocketRecord {
@@ -43,6 +44,7 @@ struct SocketRecord {
   uint16_t port = 0, protocol = 0;
   uint32_t pid = 0;
   uint64_t createTime = 0;  // FILETIME
+  bool freed = false;       // pool scan: the block is free (a closed socket)
 };
 
 struct TableLocation {

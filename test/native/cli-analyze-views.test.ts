@@ -56,6 +56,7 @@ describe('parasight analyze views', () => {
     ]);
     expect(doc.injectedCode[0].head).toMatch(/^4d5a[0-9a-f]{124}$/);
     expect(doc.unlinkedModules).toEqual([{ pid: 1484, name: 'explorer.exe', base: '0x10000000', path: `${SYS}evil.dll`, inLoad: true, inMemory: true, inInit: false }]);
+    expect(doc.hiddenConnections).toEqual([]);
     const explorer = doc.processModules.find((p: { pid: number }) => p.pid === 1484);
     expect(explorer.modules.map((m: { base: string }) => m.base)).toEqual(['0x1000000', '0x10000000', '0x7c800000', '0x7c900000']);
     const vads = doc.vads.find((p: { pid: number }) => p.pid === 1484);
@@ -81,6 +82,6 @@ describe('parasight analyze views', () => {
     expect(await analyze.run(['--memory', truth.path, '--json'])).toBe(0);
     vi.restoreAllMocks();
     const doc = JSON.parse(out.join(''));
-    for (const k of ['processScan', 'processModules', 'vads', 'injectedCode', 'hiddenProcesses', 'unlinkedModules']) expect(doc[k]).toBeUndefined();
+    for (const k of ['processScan', 'processModules', 'vads', 'injectedCode', 'hiddenProcesses', 'unlinkedModules', 'hiddenConnections']) expect(doc[k]).toBeUndefined();
   });
 });

@@ -96,3 +96,38 @@ describe('psscan (process pool-tag scan)', () => {
     }
   });
 });
+
+describe('connscan/sockscan beside the tcpip.sys tables', () => {
+  it('tells table objects, unlinked live connections and closed ones apart', () => {
+    const base = cridex();
+    const hidden = { localAddress: '172.16.112.128', localPort: 1040, remoteAddress: '188.40.0.138', remotePort: 8080, pid: 1484, hidden: true };
+    const t = build(cridex({ name: 'cridex-connscan', seed: 0xc0ff, memoryMiB: 32, connections: [...base.connections, hidden] }));
+    expect(t.unlinkedConnections).toHaveLength(1);
+    const mem = openMemory(t.path);
+    const w = WindowsIntrospector.open(mem);
+    const kernel = mem.addressSpace({ mode: 'pae', dtb: t.dtb });
+    try {
+      const key = (c: { localPort: number; remoteAddress: string; remotePort: number; pid: number }) => `${c.localPort}>${c.remoteAddress}:${c.remotePort}/${c.pid}`;
+      // The table walk sees only the linked connection.
+      expect(w.connections().items.map(key)).toEqual(t.connections.map(key));
+      const r = w.connscan();
+      expect(r.problems).toEqual([]);
+      const rows = r.connections.map((c) => [key(c), c.foundBy, c.unlinked, c.freed, c.physical, c.address]).sort();
+      const pa = (va: bigint) => kernel.translate(va).pa;
+      expect(rows).toEqual(
+        [
+          ...t.connections.map((c) => [key(c), 'table+pool-scan', false, false, pa(c.address), c.address]),
+          ...t.unlinkedConnections.map((c) => [key(c), 'pool-scan', true, false, pa(c.address), 0n]),
+          ...t.closedConnections.map((c) => [key(c), 'pool-scan', false, true, pa(c.address), 0n]),
+        ].sort(),
+      );
+      expect(r.sockets).toHaveLength(t.sockets.length);
+      expect(r.sockets.every((s) => s.foundBy === 'table+pool-scan' && !s.unlinked && !s.freed)).toBe(true);
+      expect(r.sockets.filter((s) => s.proto === undefined).map((s) => s.protocol)).toEqual([255]);
+    } finally {
+      kernel.close();
+      w.close();
+      mem.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * The optional in-depth views of `parasight analyze` (Windows guests): --processes (pool-tag scan beside the
  * active list), --modules (PEB loader lists, ldrmodules), --vads (each process's memory map), --findings (injected
- * code, hidden processes). Each view is one key of the JSON document and one table section of the text report.
+ * code, hidden processes, modules the loader lists disagree on, connections and sockets unlinked from the tables). Each view is one key of the JSON document and one table section of the text report.
  */
 import type { GuestIntrospector, Problem } from '../../introspect/types.js';
 import { WindowsIntrospector } from '../../introspect/windows/introspector.js';
@@ -77,9 +77,16 @@ export function viewReport(g: GuestIntrospector, views: Views): { doc: Record<st
           .items.filter((m) => m.suspicious)
           .map((m) => ({ pid: p.pid, name: p.name, base: hex(m.base), path: m.path, inLoad: m.inLoad, inMemory: m.inMemory, inInit: m.inInit })),
       );
+      const net = w.connscan();
+      problems.push(...net.problems);
+      const hiddenNet = [
+        ...net.connections.filter((c) => c.unlinked).map((c) => ({ kind: 'connection', local: `${c.localAddress}:${c.localPort}`, remote: `${c.remoteAddress}:${c.remotePort}`, pid: c.pid, physical: hex(c.physical) })),
+        ...net.sockets.filter((x) => x.unlinked).map((x) => ({ kind: 'socket', local: `${x.localAddress}:${x.localPort}`, remote: null, pid: x.pid, physical: hex(x.physical) })),
+      ];
       doc.injectedCode = injected;
       doc.unlinkedModules = unlinked;
-      findings += injected.length + unlinked.length;
+      doc.hiddenConnections = hiddenNet;
+      findings += injected.length + unlinked.length + hiddenNet.length;
     }
   }
   return { doc, findings, problems };
@@ -129,6 +136,11 @@ export function viewText(doc: Record<string, unknown>): string {
   if (hidden) {
     out.push('', `Hidden processes (${hidden.length})`);
     for (const p of hidden) out.push(`  ${s(p.pid)} ${s(p.name)}  EPROCESS at physical ${s(p.physical)}  created ${s(p.createTime)}`);
+  }
+  const hiddenNet = doc.hiddenConnections as Rows | undefined;
+  if (hiddenNet) {
+    out.push('', `Hidden connections and sockets (${hiddenNet.length}: live pool objects no tcpip.sys table reaches)`);
+    for (const c of hiddenNet) out.push(`  ${s(c.kind)}  ${s(c.local)}${c.remote ? ` -> ${s(c.remote)}` : ''}  pid ${s(c.pid)}  physical ${s(c.physical)}`);
   }
   const unlinked = doc.unlinkedModules as Rows | undefined;
   if (unlinked) {

@@ -29,7 +29,7 @@ const USAGE = [
   '  --modules        each process\'s modules from its three PEB loader lists, and image mappings none names',
   '  --vads           each process\'s memory map (VADs: range, protection, private or mapped file)',
   '  --findings       injected code (executable+writable memory with content), hidden processes, modules the',
-  '                   loader lists disagree on; exit code 1 when there is any',
+  '                   loader lists disagree on, connections unlinked from the tcpip.sys tables; exit 1 if any',
   '  --pcap FILE      also run the VM sensor over this capture (pcap/pcapng) against the image: every connection',
   '                   in it with its owner, as sensor events ("events" in the JSON document)',
   '  --rules FILE     policy for --pcap (default: allow everything, so only ownership is reported)',

@@ -120,6 +120,22 @@ export function protectionName(p: number): string {
   return `${PROTECTION_MODIFIERS[(p >> 3) & 3]!}${PROTECTION_NAMES[p & 7]!}`;
 }
 
+/** Where a connscan/sockscan object stands against the tcpip.sys tables. */
+export interface PoolScanPlacement {
+  /** Physical address of the object in the scanned image. */
+  physical: bigint;
+  /** 'table+pool-scan' (also reached from its hash table) or 'pool-scan' (the scan only). */
+  foundBy: 'table+pool-scan' | 'pool-scan';
+  /** The pool block is free: a closed connection / socket. */
+  freed: boolean;
+  /** Live (in-use block) but not reachable from a table that was found: unlinked, i.e. hidden. */
+  unlinked: boolean;
+}
+
+export type ScannedConnection = Omit<GuestConnection, 'foundBy'> & PoolScanPlacement;
+/** `proto` only for TCP and UDP; `protocol` is the IP protocol number. */
+export type ScannedSocket = Omit<GuestSocket, 'foundBy' | 'proto'> & { proto?: GuestSocket['proto']; protocol: number } & PoolScanPlacement;
+
 export interface TcpipTablesInfo {
   module?: { base: bigint; size: number; fileVersion?: string; timeDateStamp?: number };
   build?: string;
@@ -401,6 +417,57 @@ export class WindowsIntrospector implements GuestIntrospector {
       prologue: f.prologue,
     }));
     return { items, problems: r.problems };
+  }
+
+  /**
+   * connscan/sockscan on demand: TCPT/TCPA pool blocks over physical memory, each matched against the objects the
+   * hash tables reach (by physical address). Closed objects (freed blocks) and live ones unlinked from a table
+   * that was found are told apart; `address` is the table's virtual address when matched, else 0.
+   */
+  connscan(): { connections: ScannedConnection[]; sockets: ScannedSocket[]; bytesScanned: number; problems: Problem[] } {
+    const snap = this.#current();
+    const layout = tcpipLayout(this.#tcpipBuild ?? tcpipBuilds().find((b) => b.family === this.#family(this.#discovery) && b.rvas === null)!);
+    const r = this.#native.windows_poolscan(this.#memory.handle, layout, 1 << 16);
+    const problems: Problem[] = [...r.problems];
+    const onTable = new Map<bigint, bigint>();
+    const tableObjects = [
+      ...snap.connections.items.filter((c) => c.foundBy === 'tcb-table').map((c) => c.address),
+      ...snap.sockets.items.filter((x) => x.foundBy === 'addrobj-table').map((x) => x.address),
+      ...snap.otherSockets.map((x) => x.address),
+    ];
+    for (const va of tableObjects) {
+      try {
+        onTable.set(this.#space.translate(va).pa, va);
+      } catch {
+        problems.push({ code: 'READ', message: `table object ${va.toString(16)} does not translate: not matched`, address: va, walk: 'pool-scan' });
+      }
+    }
+    const place = (pa: bigint, freed: boolean, tableFound: boolean): PoolScanPlacement & { address: bigint } => {
+      const va = onTable.get(pa);
+      return { physical: pa, address: va ?? 0n, foundBy: va !== undefined ? 'table+pool-scan' : 'pool-scan', freed, unlinked: tableFound && va === undefined && !freed };
+    };
+    const connections = r.connections.map((c): ScannedConnection => ({
+      proto: 'tcp',
+      family: 4,
+      localAddress: c.localAddress,
+      localPort: c.localPort,
+      remoteAddress: c.remoteAddress,
+      remotePort: c.remotePort,
+      state: 'UNKNOWN',
+      pid: c.pid,
+      ...place(c.address, c.freed, this.#tcpip.tcb !== undefined),
+    }));
+    const sockets = r.sockets.map((x): ScannedSocket => ({
+      ...(PROTOCOLS[x.protocol] ? { proto: PROTOCOLS[x.protocol] } : {}),
+      protocol: x.protocol,
+      family: 4,
+      localAddress: x.localAddress,
+      localPort: x.port,
+      pid: x.pid,
+      createTime: filetimeToMs(x.createTime),
+      ...place(x.address, x.freed, this.#tcpip.addr !== undefined),
+    }));
+    return { connections, sockets, bytesScanned: r.bytesScanned, problems };
   }
 
   /** The process's VADs: range, protection, private vs file-backed (with the mapped file's path). */

@@ -151,8 +151,8 @@ export interface NativeTcpip {
   pe: Omit<NativePe, 'problems'>;
   tcb: NativeTableLocation;
   addr: NativeTableLocation;
-  connections: Array<{ address: bigint; localAddress: string; localPort: number; remoteAddress: string; remotePort: number; pid: number }>;
-  sockets: Array<{ address: bigint; localAddress: string; port: number; protocol: number; pid: number; createTime: bigint }>;
+  connections: Array<{ address: bigint; localAddress: string; localPort: number; remoteAddress: string; remotePort: number; pid: number; freed: boolean }>;
+  sockets: Array<{ address: bigint; localAddress: string; port: number; protocol: number; pid: number; createTime: bigint; freed: boolean }>;
   problems: Problem[];
 }
 
