@@ -238,6 +238,7 @@ Napi::Value Vads(const Napi::CallbackInfo& info) {
     x.Set("end", fromU64(env, v.end));
     x.Set("protection", v.protection);
     x.Set("private", v.isPrivate);
+    x.Set("commit", v.commitCharge);
     x.Set("tag", v.tag);
     if (!v.path.empty()) x.Set("path", u16(env, v.path));
     items.Set(static_cast<uint32_t>(i), x);

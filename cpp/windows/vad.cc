@@ -64,6 +64,7 @@ std::vector<VadRecord> walkVads(AddressSpace& as, const VadLayout& l, uint64_t e
     uint32_t flags = le32(&n[l.flags]);
     r.protection = (flags >> l.protectionShift) & ((1u << l.protectionBits) - 1);
     r.isPrivate = (flags >> l.privateBit) & 1;
+    r.commitCharge = flags & ((1u << l.commitBits) - 1);
     uint32_t tag = 0;
     if (as.readU32(va - 4, &tag, &err)) r.tag = tag;
     bool shortVad = r.isPrivate || tag == kTagVadS || tag == kTagVadF;

@@ -18,7 +18,7 @@ struct VadLayout {
   uint32_t balancedRoot = 0;  // _MM_AVL_TABLE.BalancedRoot (2003)
   uint32_t left = 0, right = 0, startVpn = 0, endVpn = 0, flags = 0, controlArea = 0;
   uint32_t caFilePointer = 0x24, foFileName = 0x30;
-  uint32_t protectionShift = 24, protectionBits = 5, privateBit = 31;
+  uint32_t protectionShift = 24, protectionBits = 5, privateBit = 31, commitBits = 19;
 };
 
 struct VadRecord {
@@ -26,6 +26,7 @@ struct VadRecord {
   uint64_t start = 0, end = 0;  // [start, end)
   uint32_t protection = 0;
   bool isPrivate = false;
+  uint32_t commitCharge = 0;  // committed pages (VadFlags bits 0-18)
   uint32_t tag = 0;  // pool tag before the node ("VadS", "Vad ", "Vadl" ...), 0 when unreadable
   std::u16string path;
 };

@@ -114,6 +114,8 @@ export interface MemoryMapEntry {
   path?: string;
   offset?: bigint;
   inode?: bigint;
+  /** Windows: committed pages of the VAD (its CommitCharge). */
+  committedPages?: number;
 }
 
 export interface WithProblems<T> {

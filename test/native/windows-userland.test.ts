@@ -34,6 +34,7 @@ beforeAll(() => {
     if (p.pid === 1484) return { ...p, extraVads: explorerExtras, loader: { unlink: [{ file: `${SYS}evil.dll`, from: ['memory'] }, { file: `${SYS}ghost.dll`, from: ['load', 'memory', 'init'] }] } };
     if (p.pid === 1640) return { ...p, loader: { cyclic: true } };
     if (p.pid === 1136) return { ...p, badPeb: true };
+    if (p.pid === 368) return { ...p, extraVads: [{ start: 0x30000000, size: 0x20000000, protection: 6 }] };
     return p;
   });
   truth = buildImage(cridex({ name: 'cridex-userland', seed: 0x1d7, loaderLists: true, processes }), join(dir, 'userland.raw'));
@@ -117,10 +118,25 @@ describe('injectedCode (malfind)', () => {
     }
   });
 
+  it('bounds a huge executable+writable VAD and says so', () => {
+    const r = w.injectedCode(368);
+    expect(r.items).toEqual([]);
+    expect(r.problems.map((p) => [p.code, p.walk])).toEqual([['LIMIT', 'malfind']]);
+  });
+
   it('finds nothing in processes whose executable+writable memory is not resident', () => {
     for (const p of w.processes().items) {
       if (p.pid === 1484) continue;
       expect(w.injectedCode(p.pid).items).toEqual([]);
     }
+  });
+});
+
+describe('memoryMap commit charge', () => {
+  it('reports each VAD\'s committed pages', () => {
+    const map = w.memoryMap(1484);
+    expect(map.problems).toEqual([]);
+    const want = [...truth.vads.get(1484)!].sort((a, b) => a.start - b.start).map((v) => [BigInt(v.start), v.file ? 0 : Math.ceil(v.size / 4096)]);
+    expect(map.items.map((m) => [m.start, m.committedPages])).toEqual(want);
   });
 });

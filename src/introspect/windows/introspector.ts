@@ -491,6 +491,7 @@ export class WindowsIntrospector implements GuestIntrospector {
         shared: !v.private && !writeCopy,
         kind: v.private ? 'private' : 'file',
         ...(v.path !== undefined ? { path: v.path } : {}),
+        committedPages: v.commit,
       };
     });
     return { items, problems: r.problems };

@@ -176,6 +176,8 @@ export interface NativeVad {
   end: bigint;
   protection: number;
   private: boolean;
+  /** Committed pages (VAD CommitCharge). */
+  commit: number;
   tag: number;
   path?: string;
 }
