@@ -68,12 +68,31 @@ describe('psscan (process pool-tag scan)', () => {
       t.unlisted.map((p) => [p.pid, p.name, p.physical, p.hidden, p.freed, p.exitTime]).sort(),
     );
     expect(onlyScan.find((p) => p.pid === 1996)!.hidden).toBe(true);
-    expect(onlyScan.every((p) => p.address === 0n)).toBe(true);
     // The exited (still linked) process is on both; nothing from the decoys (pids 2000, 2004, random bytes).
     const both = r.items.filter((p) => p.foundBy === 'pslist+psscan');
     expect(both.map((p) => p.pid).sort()).toEqual(t.processes.map((p) => p.pid).sort());
     expect(both.find((p) => p.pid === 1864)!.exitTime).toBe(t.processes.find((p) => p.pid === 1864)!.exitTime);
     expect(r.items.length).toBe(t.processes.length + t.unlisted.length);
+  });
+
+  it('locates a hidden process through its self-pointing links, and then walks its VADs', () => {
+    const t = build(hiddenScenario());
+    const mem = openMemory(t.path);
+    const w = WindowsIntrospector.open(mem);
+    try {
+      expect(w.memoryMap(1996).problems[0]!.code).toBe('NOT_FOUND'); // not on the list: unknown before a scan
+      const r = w.psscan();
+      const hidden = r.items.find((p) => p.pid === 1996)!;
+      expect(hidden.address).toBe(t.unlisted.find((p) => p.pid === 1996)!.address);
+      expect(r.items.find((p) => p.pid === 1852)!.address).toBe(0n); // freed: not located
+      const map = w.memoryMap(1996);
+      expect(map.problems).toEqual([]);
+      expect(map.items.map((m) => m.start)).toEqual(t.vads.get(1996)!.map((v) => BigInt(v.start)).sort((a, b) => (a < b ? -1 : 1)));
+      expect(w.injectedCode(1996)).toEqual({ items: [], problems: [] });
+    } finally {
+      w.close();
+      mem.close();
+    }
   });
 
   it('does not crash on a truncated image and still reports what lies before the cut', () => {

@@ -129,7 +129,8 @@ export function viewText(doc: Record<string, unknown>): string {
     for (const f of injected) {
       const evidence = [f.peHeader ? `PE header at ${s(f.peAt)}` : '', f.prologue ? 'function prologue' : ''].filter(Boolean).join(', ') || 'content';
       out.push(`  ${s(f.pid)} ${s(f.processName)}  ${s(f.start)}-${s(f.end)}  ${s(f.protection)}  ${f.private ? 'private' : 'mapped'}  ${s(f.contentPages)}/${s(f.residentPages)} pages with content  ${evidence}`);
-      out.push(`    read at ${s(f.readAt)} (physical ${s(f.physical)}): ${s(f.head).replace(/(..)/g, '$1 ').trim()}`);
+      out.push(`    read at ${s(f.readAt)} (physical ${s(f.physical)}):`);
+      for (const line of s(f.head).match(/.{1,32}/g) ?? []) out.push(`      ${line.replace(/(..)/g, '$1 ').trim()}`);
     }
   }
   const hidden = doc.hiddenProcesses as Rows | undefined;

@@ -61,7 +61,10 @@ export interface GuestModule {
 export interface ScannedProcess extends GuestProcess {
   /** Physical address of the _EPROCESS body in the scanned image. */
   physical: bigint;
-  /** 'pslist+psscan' (also on the active list; `address` is then its VA) or 'psscan' (scan only; `address` 0). */
+  /**
+   * 'pslist+psscan' (also on the active list) or 'psscan' (scan only). `address` is the EPROCESS VA: from the list,
+   * or, for a scan-only process, from its own links when they still point at itself; else 0.
+   */
   foundBy: 'pslist+psscan' | 'psscan';
   /** Its pool block is free (PoolType 0): the remains of an exited process. */
   freed: boolean;
@@ -179,6 +182,8 @@ export class WindowsIntrospector implements GuestIntrospector {
   #snapshot: Snapshot | undefined;
   /** PEB pointer per listed pid (0 for System). */
   #pebs = new Map<number, bigint>();
+  /** Hidden processes the last psscan() located in kernel space: memoryMap & co. answer for them too. */
+  #hidden = new Map<number, { proc: GuestProcess; peb: bigint }>();
   #poolCache: { at: number; result: ReturnType<NativeWindows['windows_poolscan']> } | undefined;
   #closed = false;
 
@@ -286,7 +291,8 @@ export class WindowsIntrospector implements GuestIntrospector {
   /**
    * psscan: process objects found by a pool-tag scan of physical memory, each matched against the active list.
    * `hidden` = a live process (in-use block, no exit time) that the list does not reach; `freed`/`exitTime` mark
-   * the remains of exited processes. Costs one pass over resident guest RAM.
+   * the remains of exited processes. Costs one pass over resident guest RAM. Hidden processes whose kernel address
+   * is recovered are then answered by memoryMap(), loadedModules() and injectedCode() too.
    */
   psscan(): WithProblems<ScannedProcess> & { bytesScanned: number } {
     const r = this.#native.windows_psscan(this.#memory.handle, this.#processLayout, this.#options.maxProcesses ?? 65536);
@@ -300,9 +306,27 @@ export class WindowsIntrospector implements GuestIntrospector {
         problems.push({ code: 'READ', message: `EPROCESS ${p.address.toString(16)} (pid ${p.pid}) does not translate: not matched`, address: p.address, walk: 'psscan' });
       }
     }
+    this.#hidden.clear();
     const items = r.items.map((s): ScannedProcess => {
       const onList = listed.get(s.physical);
       const exited = s.exitTime !== 0n;
+      // An unlinked process usually keeps links to itself (that is how it is unlinked safely): a link that leads
+      // back to this very object gives its kernel address, so its VADs and modules can be walked too.
+      let address = onList?.address ?? 0n;
+      if (!onList && !s.freed) {
+        for (const link of [s.flink, s.blink]) {
+          const va = link - BigInt(this.#processLayout.links);
+          if (link === 0n || va < 0x80000000n) continue;
+          try {
+            if (this.#space.translate(va).pa === s.physical) {
+              address = va;
+              break;
+            }
+          } catch {
+            // the link leads nowhere mapped
+          }
+        }
+      }
       const x: ScannedProcess = {
         pid: s.pid,
         ppid: s.ppid,
@@ -310,7 +334,7 @@ export class WindowsIntrospector implements GuestIntrospector {
         createTime: filetimeToMs(s.createTime),
         createTimeBase: 'epoch',
         dtb: s.dtb,
-        address: onList?.address ?? 0n,
+        address,
         physical: s.physical,
         foundBy: onList ? 'pslist+psscan' : 'psscan',
         freed: s.freed,
@@ -319,6 +343,7 @@ export class WindowsIntrospector implements GuestIntrospector {
       };
       if (exited) x.exitTime = filetimeToMs(s.exitTime);
       if (onList?.path !== undefined) x.path = onList.path;
+      if (x.hidden && address !== 0n) this.#hidden.set(x.pid, { proc: x, peb: s.peb });
       return x;
     });
     return { items, problems, bytesScanned: r.bytesScanned };
@@ -329,8 +354,8 @@ export class WindowsIntrospector implements GuestIntrospector {
    * name each, and image mappings (file-backed executable VADs starting with "MZ") that no list names.
    */
   loadedModules(pid: number): WithProblems<ProcessModule> {
-    const proc = this.#current().byPid.get(pid);
-    const peb = this.#pebs.get(pid);
+    const proc = this.#processFor(pid);
+    const peb = proc && (this.#pebs.get(pid) ?? this.#hidden.get(pid)?.peb);
     if (!proc || peb === undefined || proc.dtb === undefined) {
       return { items: [], problems: [{ code: 'NOT_FOUND', message: `no process with pid ${pid}`, walk: 'ldr' }] };
     }
@@ -390,9 +415,9 @@ export class WindowsIntrospector implements GuestIntrospector {
 
   /** malfind: executable+writable VADs with resident non-zero content, with the evidence found in them. */
   injectedCode(pid: number): WithProblems<InjectedCodeFinding> {
-    const proc = this.#current().byPid.get(pid);
+    const proc = this.#processFor(pid);
     if (!proc || proc.dtb === undefined) return { items: [], problems: [{ code: 'NOT_FOUND', message: `no process with pid ${pid}`, walk: 'malfind' }] };
-    if (this.#pebs.get(pid) === 0n) return { items: [], problems: [] };
+    if ((this.#pebs.get(pid) ?? this.#hidden.get(pid)?.peb) === 0n) return { items: [], problems: [] };
     let layout;
     try {
       layout = vadLayout(this.#profile);
@@ -470,9 +495,14 @@ export class WindowsIntrospector implements GuestIntrospector {
     return { connections, sockets, bytesScanned: r.bytesScanned, problems };
   }
 
+  // A listed process, else a hidden one located by the last psscan().
+  #processFor(pid: number): GuestProcess | undefined {
+    return this.#current().byPid.get(pid) ?? this.#hidden.get(pid)?.proc;
+  }
+
   /** The process's VADs: range, protection, private vs file-backed (with the mapped file's path). */
   memoryMap(pid: number): WithProblems<MemoryMapEntry> {
-    const proc = this.#current().byPid.get(pid);
+    const proc = this.#processFor(pid);
     if (!proc) return { items: [], problems: [{ code: 'NOT_FOUND', message: `no process with pid ${pid}`, walk: 'vad' }] };
     let layout;
     try {
