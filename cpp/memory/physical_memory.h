@@ -69,6 +69,30 @@ class PhysicalMemory {
 
  protected:
   PhysicalMemory() = default;
+
+  // The read loop every range-backed source shares: splits [pa, pa+len) at range boundaries and hands each piece
+  // to `copy(rangeIndex, at, dst, chunk, err)`, which returns the bytes it copied (fewer = failure, err filled).
+  // A hole ends the read with missing(at). Returns the bytes copied before the first failure.
+  template <typename CopyChunk>
+  size_t readByRange(uint64_t pa, void* dst, size_t len, Error* err, CopyChunk copy) {
+    auto* out = static_cast<uint8_t*>(dst);
+    size_t done = 0;
+    while (done < len) {
+      uint64_t at = pa + done;
+      long idx = findRange(at);
+      if (idx < 0) {
+        if (err) *err = missing(at);
+        return done;
+      }
+      const PhysRange& r = ranges_[static_cast<size_t>(idx)];
+      size_t chunk = static_cast<size_t>(len - done < r.end() - at ? len - done : r.end() - at);
+      size_t got = copy(static_cast<size_t>(idx), at, out + done, chunk, err);
+      done += got;
+      if (got < chunk) return done;
+    }
+    return done;
+  }
+
   std::vector<PhysRange> ranges_;
   // Appends [start, end) ∩ [pa, pa + len) when non-empty, merging with the previous range when adjacent.
   static void appendClipped(uint64_t start, uint64_t end, uint64_t pa, uint64_t len, std::vector<PhysRange>* out);

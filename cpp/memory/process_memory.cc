@@ -138,26 +138,17 @@ size_t ProcessMemory::remote(uint64_t hva, void* dst, size_t len) {
 }
 
 size_t ProcessMemory::read(uint64_t pa, void* dst, size_t len, Error* err) {
-  auto* out = static_cast<uint8_t*>(dst);
-  size_t done = 0;
-  while (done < len) {
-    uint64_t at = pa + done;
-    long idx = findRange(at);
-    if (idx < 0) {
-      if (err) *err = missing(at);
-      return done;
-    }
-    const ProcessRamBlock& b = blocks_[static_cast<size_t>(idx)];
-    size_t chunk = static_cast<size_t>(std::min<uint64_t>(len - done, b.physStart + b.length - at));
+  size_t done = readByRange(pa, dst, len, err, [this](size_t idx, uint64_t at, uint8_t* out, size_t chunk, Error* e) {
+    const ProcessRamBlock& b = blocks_[idx];
     uint64_t hva = b.hva + (at - b.physStart);
-    size_t got = remote(hva, out + done, chunk);
+    size_t got = remote(hva, out, chunk);
     if (got < chunk) {
-      int e = errno;
-      if (err) *err = failure(at + got, hva + got, e);
-      return done + got;
+      int code = errno;
+      if (e) *e = failure(at + got, hva + got, code);
     }
-    done += chunk;
-  }
+    return got;
+  });
+  if (done < len) return done;
   // process_vm_readv addresses the process by pid: if it exited, the bytes may come from a newer process that
   // reused the pid (/proc/PID/mem is tied to the original mm). An exit itself fails the read (ESRCH); the check
   // only has to catch reuse, which takes far longer than the throttle interval.

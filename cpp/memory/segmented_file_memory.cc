@@ -46,56 +46,36 @@ std::unique_ptr<SegmentedFileMemory> SegmentedFileMemory::create(const char* kin
 }
 
 size_t SegmentedFileMemory::read(uint64_t pa, void* dst, size_t len, Error* err) {
-  auto* out = static_cast<uint8_t*>(dst);
-  size_t done = 0;
-  while (done < len) {
-    uint64_t at = pa + done;
-    long idx = findRange(at);
-    if (idx < 0) {
-      if (err) *err = missing(at);
-      return done;
+  return readByRange(pa, dst, len, err, [this](size_t idx, uint64_t at, uint8_t* out, size_t chunk, Error* e) -> size_t {
+    const FileSegment& s = segments_[idx];
+    if (guardedCopy(out, file_->data() + s.fileOffset + (at - s.physStart), chunk)) return chunk;
+    if (e) {
+      *e = Error::make(Errc::kSourceGone, at,
+                       file_->path() + ": file shrank while mapped (now " + hex(file_->currentSize()) +
+                           " bytes); cannot read physical " + hex(at));
     }
-    const FileSegment& s = segments_[static_cast<size_t>(idx)];
-    uint64_t within = at - s.physStart;
-    size_t chunk = static_cast<size_t>(std::min<uint64_t>(len - done, s.length - within));
-    if (!guardedCopy(out + done, file_->data() + s.fileOffset + within, chunk)) {
-      if (err) {
-        *err = Error::make(Errc::kSourceGone, at,
-                           file_->path() + ": file shrank while mapped (now " + hex(file_->currentSize()) +
-                               " bytes); cannot read physical " + hex(at));
-      }
-      return done;
-    }
-    done += chunk;
-  }
-  return done;
+    return 0;
+  });
 }
 
 size_t SegmentedFileMemory::readBulk(uint64_t pa, void* dst, size_t len, Error* err) {
-  auto* out = static_cast<uint8_t*>(dst);
-  size_t done = 0;
-  while (done < len) {
-    uint64_t at = pa + done;
-    long idx = findRange(at);
-    if (idx < 0) {
-      if (err) *err = missing(at);
-      return done;
-    }
-    const FileSegment& s = segments_[static_cast<size_t>(idx)];
-    uint64_t within = at - s.physStart;
-    size_t chunk = static_cast<size_t>(std::min<uint64_t>(len - done, s.length - within));
-    ssize_t got = pread(file_->fd(), out + done, chunk, static_cast<off_t>(s.fileOffset + within));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      if (err) {
-        *err = got == 0 ? Error::make(Errc::kSourceGone, at, file_->path() + ": file ended at physical " + hex(at) + " (shrank?)")
-                        : Error::make(Errc::kIo, at, file_->path() + ": read failed: " + std::strerror(errno));
+  return readByRange(pa, dst, len, err, [this](size_t idx, uint64_t at, uint8_t* out, size_t chunk, Error* e) -> size_t {
+    const FileSegment& s = segments_[idx];
+    size_t done = 0;
+    while (done < chunk) {
+      ssize_t got = pread(file_->fd(), out + done, chunk - done, static_cast<off_t>(s.fileOffset + (at - s.physStart) + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        if (e) {
+          *e = got == 0 ? Error::make(Errc::kSourceGone, at + done, file_->path() + ": file ended at physical " + hex(at + done) + " (shrank?)")
+                        : Error::make(Errc::kIo, at + done, file_->path() + ": read failed: " + std::strerror(errno));
+        }
+        return done;
       }
-      return done;
+      done += static_cast<size_t>(got);
     }
-    done += static_cast<size_t>(got);
-  }
-  return done;
+    return done;
+  });
 }
 
 const uint8_t* SegmentedFileMemory::direct(uint64_t pa, size_t len) const {
