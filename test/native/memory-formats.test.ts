@@ -2,8 +2,9 @@ import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openMemory, ParasightError } from '../../src/index.js';
+import { openMemory } from '../../src/index.js';
 import { elfCore, limeFile, pattern, LIME_MAGIC, type ImageSegment } from '../fixtures/memory-images.js';
+import { caught } from '../fixtures/errors.js';
 
 let dir: string;
 beforeAll(() => {
@@ -16,16 +17,6 @@ function write(bytes: Uint8Array, name = `f${fileCount++}.img`): string {
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return path;
-}
-
-function caught(fn: () => unknown): ParasightError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParasightError);
-    return e as ParasightError;
-  }
-  throw new Error('expected an error');
 }
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openMemory, ParasightError } from '../../src/index.js';
+import { openMemory } from '../../src/index.js';
+import { caught } from '../fixtures/errors.js';
 
 let dir: string;
 let lib: string;
@@ -26,16 +27,6 @@ beforeAll(() => {
   gcc(oldLib, ['-DTOO_OLD']);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function caught(fn: () => unknown): ParasightError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParasightError);
-    return e as ParasightError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('LibVMI source (dlopen)', () => {
   it('reads physical memory through vmi_read_pa', () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, openSync, writeSync, ftruncateSync, closeSync, truncateSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openMemory, ParasightError } from '../../src/index.js';
+import { openMemory } from '../../src/index.js';
 import { pattern } from '../fixtures/memory-images.js';
+import { caught } from '../fixtures/errors.js';
 
 // /dev/shm is where QEMU's memory-backend-file usually lives (tmpfs: holes are real, SEEK_DATA works).
 const base = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
@@ -22,16 +23,6 @@ function ramFile(name: string, pages: number, touched: number[]): { path: string
   for (const i of touched) writeSync(fd, pattern(i + 1, PAGE), 0, PAGE, i * PAGE);
   closeSync(fd);
   return { path, page: (i) => (touched.includes(i) ? pattern(i + 1, PAGE) : new Uint8Array(PAGE)) };
-}
-
-function caught(fn: () => unknown): ParasightError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParasightError);
-    return e as ParasightError;
-  }
-  throw new Error('expected an error');
 }
 
 describe('live guest RAM file', () => {

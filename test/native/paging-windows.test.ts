@@ -1,38 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openMemory, ParasightError, TranslateStatus, UNTRANSLATED, type Memory } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { TranslateStatus, UNTRANSLATED } from '../../src/index.js';
 import { MiB, P, PageTableBuilder, RW, US, WIN_PROTOTYPE, WIN_TRANSITION } from '../fixtures/paging/page-tables.js';
+import { pageTableImages } from '../fixtures/paging/images.js';
+import { caught } from '../fixtures/errors.js';
 
-let dir: string;
-const opened: Memory[] = [];
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'parasight-winpte-'));
-});
-afterAll(() => {
-  for (const m of opened) m.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-let fileNo = 0;
-function open(b: PageTableBuilder): Memory {
-  const path = join(dir, `pt-${fileNo++}.raw`);
-  b.saveTo(path);
-  const m = openMemory(path);
-  opened.push(m);
-  return m;
-}
-
-function caught(fn: () => unknown): ParasightError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ParasightError) return e;
-    throw e;
-  }
-  throw new Error('expected a ParasightError');
-}
+const open = pageTableImages('winpte');
 
 // Windows protection field (bits 5..9) value 4 = read/write: present in real transition PTEs, harmless here.
 const PROTECTION_RW = 4n << 5n;
