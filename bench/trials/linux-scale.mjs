@@ -7,12 +7,11 @@
 // Reference measured in the same run: one 8-byte guest-virtual read through the address space.
 // Needs root, QEMU and the prepared lab (`node test/lab/prepare.mjs`), and `npm run build`.
 // Run alone (`node bench/trials/linux-guest.mjs [--quick]`) or through the bench runner.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { emit, packageRoot, row } from '../lib/harness.mjs';
 
 const TRIAL = 'linux-scale';
 const SLEEPERS = 2000;
-const packageRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const CONNECTIONS = quick ? 10 : 40;
 const SWEEPS = quick ? 10 : 40;
@@ -30,14 +29,10 @@ if (why) {
 }
 
 const rows = [];
-function pct(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 function addRow(name, samplesNs, { reference = false, note } = {}) {
-  const s = [...samplesNs].sort((a, b) => a - b);
-  const r = { trial: TRIAL, name, reference, samples: s.length, p50Ns: pct(s, 50), p99Ns: pct(s, 99), perItemNs: pct(s, 50), items: 1, note };
+  const r = row({ trial: TRIAL, name, samplesNs, items: 1, reference, note });
   rows.push(r);
-  process.stdout.write(`PARASIGHT_BENCH_ROW ${JSON.stringify(r)}\n`);
+  emit(r);
 }
 function time(fn) {
   const t = process.hrtime.bigint();
