@@ -5,6 +5,8 @@
  *            counted and summarised in one event (count = n) when the window closes.
  *  - deny from the process's OWN policy (a known program doing what it never does) → `process.parasitized`,
  *            once per process (pid + create time); its later denied connections only add to the counts.
+ * Time is packet time: an event's `ts` is the capture time of its connection's first packet, and rate-limit windows
+ * run on the capture clock, so replaying a capture file gives the same timestamps and windows as watching live.
  */
 import { newEvent, type EventFlow, type EventProcess, type Evidence, type SensorEvent } from '../events/event.js';
 import type { ConnectionRecord } from '../queues/record-queue.js';
@@ -46,6 +48,9 @@ export class Detector {
   private timer: NodeJS.Timeout | undefined;
   private readonly window: number;
   private readonly maxEvidence: number;
+  /** The capture clock: the latest packet time seen, and the wall time when it was seen. */
+  private latestPacket = 0;
+  private latestWall = 0;
   suppressed = 0;
 
   constructor(
@@ -70,7 +75,22 @@ export class Detector {
     };
   }
 
-  private base(r: ConnectionRecord, type: SensorEvent['type'], risk: SensorEvent['risk'], reason: string, evidence: Evidence[]): SensorEvent {
+  /**
+   * Capture-clock now: the latest packet time plus the wall time since it was seen (live, this is about the wall
+   * clock; over a capture file, it follows the file's timestamps).
+   */
+  now(): number {
+    return this.latestPacket === 0 ? Date.now() : this.latestPacket + (Date.now() - this.latestWall);
+  }
+
+  private observe(packetTime: number): void {
+    if (packetTime > this.latestPacket) {
+      this.latestPacket = packetTime;
+      this.latestWall = Date.now();
+    }
+  }
+
+  private base(r: ConnectionRecord, type: SensorEvent['type'], risk: SensorEvent['risk'], reason: string, evidence: Evidence[], when: number): SensorEvent {
     const v = r.verdict!;
     return newEvent({
       type,
@@ -84,15 +104,20 @@ export class Detector {
       evidence,
       count: 1,
       attribution: { outcome: r.outcome, reason: r.reason ?? null, ms: r.attributionMs ?? null },
-    });
+    }, when);
   }
 
-  /** Handles a record whose verdict was just decided (or changed by a policy reload). */
-  handle(r: ConnectionRecord): void {
+  /**
+   * Handles a record whose verdict was just decided, dated by its first packet; or changed by a policy reload, dated
+   * `when` (the capture clock at the reload).
+   */
+  handle(r: ConnectionRecord, when?: number): void {
     const v = r.verdict;
     if (!v) return;
+    this.observe(r.firstSeen);
+    const now = when ?? r.firstSeen;
     if (v.action === 'allow') {
-      if (this.opts.emitAllowed) this.publish(this.base(r, 'connection.allowed', 'none', `allowed by ${v.rule}`, []));
+      if (this.opts.emitAllowed) this.publish(this.base(r, 'connection.allowed', 'none', `allowed by ${v.rule}`, [], now));
       return;
     }
     const who = r.name ? `${r.name} (pid ${r.pid})` : r.pid !== undefined ? `pid ${r.pid}` : `an unattributed flow (${r.outcome})`;
@@ -110,13 +135,12 @@ export class Detector {
           connectionEvidence(r),
           { kind: 'policy', policy: v.policy, rule: v.rule, rule_index: v.ruleIndex, learned: v.learned },
           { kind: 'process', pid: p.pid, ppid: p.ppid, name: p.name, path: p.path, create_time: p.create_time, create_time_base: p.create_time_base },
-        ]),
+        ], now),
       );
     } else if (r.processKey && this.parasitized.has(r.processKey)) {
       this.parasitized.set(r.processKey, this.parasitized.get(r.processKey)! + 1);
     }
 
-    const now = Date.now();
     const w = this.windows.get(key);
     if (w && now - w.started < this.window) {
       w.suppressed++;
@@ -125,9 +149,9 @@ export class Detector {
       if (w.last.length > this.maxEvidence) w.last.shift();
       return;
     }
-    if (w) this.flushWindow(key, w);
+    if (w) this.flushWindow(key, w, now);
     const risk = v.scope === 'process' ? 'high' : 'medium';
-    const e = this.base(r, 'connection.abnormal', risk, `${who}: ${what} denied by ${ruleText}`, [connectionEvidence(r)]);
+    const e = this.base(r, 'connection.abnormal', risk, `${who}: ${what} denied by ${ruleText}`, [connectionEvidence(r)], now);
     this.windows.set(key, { started: now, suppressed: 0, last: [], template: e });
     this.publish(e);
     this.arm();
@@ -139,7 +163,7 @@ export class Detector {
     this.timer.unref();
   }
 
-  private flushWindow(key: string, w: Window): void {
+  private flushWindow(key: string, w: Window, when: number): void {
     this.windows.delete(key);
     if (w.suppressed === 0) return;
     const last = w.last[w.last.length - 1];
@@ -151,14 +175,14 @@ export class Detector {
         count: w.suppressed,
         reason: `${w.suppressed} more denied connection(s) of the same process within ${Math.round(this.window / 1000)} s (rate-limited)`,
         evidence: w.last.map(connectionEvidence),
-      }),
+      }, when),
     );
   }
 
   /** Emits summaries of closed windows (all of them when `all`). */
   flush(all: boolean): void {
-    const now = Date.now();
-    for (const [k, w] of this.windows) if (all || now - w.started >= this.window) this.flushWindow(k, w);
+    const now = this.now();
+    for (const [k, w] of this.windows) if (all || now - w.started >= this.window) this.flushWindow(k, w, now);
     if (this.windows.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;

@@ -163,7 +163,7 @@ export class VmPipeline {
       const before = r.verdict?.action;
       const v = this.evaluate(r);
       if (v.action === 'deny' && before !== 'deny') {
-        this.detector.handle(r);
+        this.detector.handle(r, this.detector.now());
         if (this.enforcer && v.scope === 'process') this.enforcer.block(r);
       }
     }

@@ -97,6 +97,31 @@ describe('Sensor end to end (in-memory guest)', () => {
     expect(validateEvent({ ...parasitized[0]!, extra: 1 })).toBe(false);
   });
 
+  it('events are dated by capture time, and rate-limit windows run on the capture clock', async () => {
+    const intro = new MemoryIntrospector();
+    intro.addProcess(100, 'curl', '/usr/bin/curl');
+    const t0 = Date.UTC(2021, 4, 1, 12, 0, 0);
+    const conns: Array<[number, number]> = [[40010, t0], [40011, t0 + 5_000], [40012, t0 + 120_000]];
+    for (const [sport] of conns) intro.connectionList.push(intro.connection(100, 'tcp', GUEST, sport, '203.0.113.66', 4444));
+    sensor = createSensor({ policy, vms: [{ name: 'vm1', guest: { macs: [GUEST_MAC] }, introspector: intro, attribution: { minRefreshIntervalMs: 20, batchDelayMs: 1 } }] });
+    const events: SensorEvent[] = [];
+    sensor.on('event', (e) => events.push(e));
+    for (const [sport, t] of conns) {
+      sensor.ingest(out({ dst: '203.0.113.66', sport, dport: 4444, flags: 'S' }), t);
+      await sensor.settle();
+    }
+    const abnormal = events.filter((e) => e.type === 'connection.abnormal');
+    // 40010 opens a window, 40011 falls in it (5 s later by the capture), 40012 (2 min later) closes it and opens
+    // the next: a summary of one, then 40012 in full — whatever the wall clock did meanwhile.
+    expect(abnormal.map((e) => [e.flow?.lport, e.count, e.ts])).toEqual([
+      [40010, 1, new Date(t0).toISOString()],
+      [40011, 1, new Date(t0 + 120_000).toISOString()],
+      [40012, 1, new Date(t0 + 120_000).toISOString()],
+    ]);
+    expect(abnormal[1]!.reason).toMatch(/rate-limited/);
+    expect(events.find((e) => e.type === 'process.parasitized')?.ts).toBe(new Date(t0).toISOString());
+  });
+
   it('later packets reuse the cached verdict (no further attribution)', async () => {
     const intro = new MemoryIntrospector();
     intro.addProcess(100, 'curl');
