@@ -78,11 +78,23 @@ describe('parasight analyze', () => {
     }
     writePcap(pcap, frames);
     const out = stdout();
-    expect(await analyze.run(['--memory', truth.path, '--pcap', pcap, '--json'])).toBe(0);
-    vi.restoreAllMocks();
+    // On a terminal, reading the capture shows progress on stderr; stdout stays one JSON document.
+    const err: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true));
+    const wasTty = process.stderr.isTTY;
+    process.stderr.isTTY = true;
+    try {
+      expect(await analyze.run(['--memory', truth.path, '--pcap', pcap, '--json'])).toBe(0);
+    } finally {
+      process.stderr.isTTY = wasTty;
+      vi.restoreAllMocks();
+    }
+    expect(err.join('')).toMatch(new RegExp(`reading ${pcap}: 100%`));
     const doc = JSON.parse(out.join(''));
     const e = doc.events.find((x: { flow?: { rport: number } }) => x.flow?.rport === 8080);
     expect(e).toMatchObject({ process: { pid: 1484, name: 'explorer.exe' }, flow: { local: '172.16.112.128', lport: 1038, remote: '41.168.5.140', direction: 'outbound' } });
+    // Dated by the capture (its SYN), not by when the replay ran.
+    expect(e.ts).toBe('2012-07-22T02:45:00.005Z');
   });
 
   it('input errors: missing flag, bad address, missing file, memory without a known kernel', async () => {

@@ -12,6 +12,7 @@ import { UsageError, type Command } from '../command.js';
 import { createSensor } from '../../sensor/sensor.js';
 import type { SensorEvent } from '../../events/event.js';
 import { eventLine } from './watch.js';
+import { fileProgress } from '../progress.js';
 import { viewReport, viewText } from './analyze-views.js';
 
 const USAGE = [
@@ -31,7 +32,8 @@ const USAGE = [
   '  --findings       injected code (executable+writable memory with content), hidden processes, modules the',
   '                   loader lists disagree on, connections unlinked from the tcpip.sys tables; exit 1 if any',
   '  --pcap FILE      also run the VM sensor over this capture (pcap/pcapng) against the image: every connection',
-  '                   in it with its owner, as sensor events ("events" in the JSON document)',
+  '                   in it with its owner, as sensor events ("events" in the JSON document); on a terminal,',
+  '                   progress reading it is shown on stderr',
   '  --rules FILE     policy for --pcap (default: allow everything, so only ownership is reported)',
   '  --guest-ip IP    the guest\'s address (repeatable); default: the local addresses of the image\'s sockets',
   '  --guest-mac MAC  the guest\'s MAC (repeatable)',
@@ -183,7 +185,12 @@ async function capturedEvents(g: GuestIntrospector, pcap: string, rules: string 
   const events: SensorEvent[] = [];
   sensor.on('event', (e) => events.push(e));
   try {
-    await sensor.readPcap(pcap);
+    const progress = fileProgress(`reading ${pcap}`);
+    try {
+      await sensor.readPcap(pcap, undefined, { onProgress: progress?.update });
+    } finally {
+      progress?.done();
+    }
     await sensor.settle();
   } finally {
     sensor.close();

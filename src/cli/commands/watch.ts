@@ -10,6 +10,7 @@ import { createSensor } from '../../sensor/sensor.js';
 import { prometheusText } from '../../sensor/metrics.js';
 import { NdjsonWriter } from '../../events/stream.js';
 import type { SensorEvent } from '../../events/event.js';
+import { fileProgress } from '../progress.js';
 import { usage, parseDuration, sensorFlags, sensorFlagsUsage, sensorSource } from '../sensor-args.js';
 
 export function eventLine(e: SensorEvent): string {
@@ -87,11 +88,9 @@ export const watch: Command = {
     process.on('SIGHUP', onHup);
     try {
       if (src.pcap) {
-        const progress = process.stderr.isTTY
-          ? (done: number, size: number): void => void process.stderr.write(`\rreading ${src.pcap}: ${((100 * done) / Math.max(1, size)).toFixed(0)}%`)
-          : undefined;
-        await sensor.readPcap(src.pcap, undefined, { onProgress: progress });
-        if (progress) process.stderr.write('\n');
+        const progress = fileProgress(`reading ${src.pcap}`);
+        await sensor.readPcap(src.pcap, undefined, { onProgress: progress?.update });
+        progress?.done();
         await sensor.settle();
       } else {
         sensor.start();
