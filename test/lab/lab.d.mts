@@ -32,6 +32,8 @@ export interface StartOptions {
   /** Guest RAM (default 256 MiB; at most 2048: file offset = guest-physical only below the PCI hole). */
   ramMiB?: number;
   bootTimeoutMs?: number;
+  /** Which lab kernel to boot (a KERNELS name from prepare.mjs: '6.1', the default, or '6.12'). */
+  kernel?: string;
   download?: boolean;
 }
 export interface Spawned {
@@ -45,6 +47,8 @@ export interface Lab {
   readonly id: string;
   readonly memory: 'shm' | 'anon';
   readonly kaslr: boolean;
+  /** The lab kernel's short name ('6.1', '6.12'). */
+  readonly kernel: string;
   readonly kernelVersion: string;
   readonly vmlinuz: string;
   readonly initrd: string;
@@ -69,5 +73,6 @@ export interface Lab {
   console(): string;
   stop(): Promise<void>;
 }
-export declare function labUnavailable(): string | undefined;
+/** Why the lab cannot run here (for that lab kernel, default the first), or undefined when it can. */
+export declare function labUnavailable(kernel?: string): string | undefined;
 export declare function startLab(options?: StartOptions): Promise<Lab>;

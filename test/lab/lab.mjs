@@ -2,7 +2,7 @@
 // it), a bounded host-side peer in that namespace, a QMP socket, and a command channel on a virtio serial port. Guest RAM is either a shared file under /dev/shm (`memory: 'shm'`) or plain anonymous QEMU memory
 // (`memory: 'anon'`, the way stock libvirt guests run; read through the QEMU process).
 //
-//   const lab = await startLab({ memory: 'shm', kaslr: true });
+//   const lab = await startLab({ memory: 'shm', kaslr: true, kernel: '6.12' });   // kernel: one of KERNELS
 //   const truth = await lab.truth();            // the guest's own view: processes and sockets from its /proc
 //   const p = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, String(lab.peerPort)]);
 //   await lab.kill(p.pid);  await lab.stop();
@@ -36,8 +36,8 @@ function commandExists(cmd) {
   }
 }
 
-/** Why the lab cannot run on this machine, or undefined when it can. */
-export function labUnavailable() {
+/** Why the lab cannot run on this machine (with that lab kernel, default the first), or undefined when it can. */
+export function labUnavailable(kernel) {
   if (process.platform !== 'linux') return 'the lab needs Linux';
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return 'the lab needs root (network namespace, bridge and tap devices)';
@@ -46,7 +46,7 @@ export function labUnavailable() {
   if (!commandExists('ip')) return 'ip is not installed (Debian package iproute2)';
   if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing (no tap devices)';
   try {
-    prepareLab({ download: false });
+    prepareLab({ download: false, kernel });
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
   }
@@ -69,13 +69,14 @@ function ip(args) {
 let counter = 0;
 
 /**
- * Boots a guest. Options: memory 'shm' | 'anon' (default 'shm'), kaslr (default true), ramMiB (default 256).
+ * Boots a guest. Options: memory 'shm' | 'anon' (default 'shm'), kaslr (default true), ramMiB (default 256),
+ * kernel (a KERNELS name, default the first).
  * Resolves once the guest answers on its command channel.
  */
 export async function startLab(options = {}) {
   const memory = options.memory ?? 'shm';
   const kaslr = options.kaslr ?? true;
-  const inputs = prepareLab({ download: options.download ?? false });
+  const inputs = prepareLab({ download: options.download ?? false, kernel: options.kernel });
   const id = `${process.pid}-${++counter}`;
   const dir = mkdtempSync(join(tmpdir(), 'parasight-lab-'));
   const netns = `psl-${id}`;
@@ -103,6 +104,7 @@ class Lab {
     this.ramPath = ramPath;
     this.memory = memory;
     this.kaslr = kaslr;
+    this.kernel = inputs.kernel;
     this.kernelVersion = inputs.version;
     this.vmlinuz = inputs.vmlinuz;
     this.initrd = inputs.initrd;

@@ -11,8 +11,9 @@ import type { GuestIntrospector } from '../../src/introspect/types.js';
 import type { Lab, Truth } from './lab.mjs';
 import { cacheDir, prepareLab } from './prepare.mjs';
 
-export function labProfile(): Profile {
-  const inputs = prepareLab({ download: false });
+/** The profile of a lab kernel (a KERNELS name; default the first). */
+export function labProfile(kernel?: string): Profile {
+  const inputs = prepareLab({ download: false, kernel });
   // Keyed by the extracted types too: a profile cached before a struct was added would lack it.
   const types = createHash('sha256').update(LINUX_PROFILE_TYPES.join(',')).digest('hex').slice(0, 12);
   const path = join(cacheDir, `profile-${inputs.version}-${types}.json`);

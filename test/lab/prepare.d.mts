@@ -1,4 +1,12 @@
+export interface LabKernel {
+  /** Short name used to pick it: '6.1' (the default), '6.12'. */
+  name: string;
+  /** The Debian meta-package whose dependency names the kernel package. */
+  meta: string;
+}
 export interface LabInputs {
+  /** The lab kernel's short name (see KERNELS). */
+  kernel: string;
   version: string;
   vmlinuz: string;
   initrd: string;
@@ -6,4 +14,7 @@ export interface LabInputs {
   kernelDir: string;
 }
 export declare const cacheDir: string;
-export declare function prepareLab(options?: { download?: boolean }): LabInputs;
+/** Kernels the lab boots; the first is the default. */
+export declare const KERNELS: readonly LabKernel[];
+export declare function labKernel(name?: string): LabKernel;
+export declare function prepareLab(options?: { download?: boolean; kernel?: string }): LabInputs;

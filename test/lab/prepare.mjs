@@ -1,11 +1,11 @@
-// Lab inputs, built once and cached under test/lab/.cache (gitignored): the Debian kernel package that
-// linux-image-amd64 depends on and Debian's libc6 (downloaded with apt, extracted with dpkg-deb, never installed),
-// our guest programs (compiled here against the same glibc), and an initramfs holding busybox, the dynamic loader
-// and libc, the NIC modules and those programs.
+// Lab inputs, built once and cached under test/lab/.cache (gitignored): for each lab kernel (KERNELS) the Debian
+// kernel package its meta-package depends on, and Debian's libc6 (downloaded with apt, extracted with dpkg-deb, never
+// installed), our guest programs (compiled here against the same glibc), and per kernel an initramfs holding busybox,
+// the dynamic loader and libc, that kernel's NIC modules and those programs.
 //
-//   node test/lab/prepare.mjs     download (apt) what is missing and build; CI runs this before the tests.
+//   node test/lab/prepare.mjs     download (apt) what is missing for every lab kernel and build; CI runs this.
 //
-// Tests call prepareLab({ download: false }): nothing is downloaded while tests run; they skip with the reason.
+// Tests call prepareLab({ download: false, kernel }): nothing is downloaded while tests run; they skip with the reason.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -19,7 +19,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const cacheDir = join(here, '.cache');
 const guestSrc = join(here, 'guest');
 
-// NIC and virtio-serial modules in load order (the package ships no modules.dep; this order satisfies their dependencies).
+/**
+ * Kernels the lab boots, the first being the default. `meta` is the Debian meta-package whose dependency names the
+ * kernel build to fetch (the newest of that series when prepared). They differ in struct layouts, kallsyms layout,
+ * image compression (XZ vs zstd) and which drivers are modules.
+ */
+export const KERNELS = [
+  { name: '6.1', meta: 'linux-image-amd64' },
+  { name: '6.12', meta: 'linux-image-6.12-amd64' },
+];
+
+// NIC and virtio-serial modules in load order (the package ships no modules.dep; this order satisfies their
+// dependencies). A kernel that builds one in (modules.builtin) skips it; compressed modules (.ko.xz) are unpacked.
 const MODULES = [
   'kernel/net/core/failover.ko',
   'kernel/drivers/net/net_failover.ko',
@@ -47,12 +58,26 @@ function which(cmd) {
   }
 }
 
-/** Name of the kernel package linux-image-amd64 depends on (apt metadata), e.g. linux-image-6.1.0-56-amd64. */
-function currentKernelPackage() {
-  const out = sh('apt-cache', ['depends', 'linux-image-amd64']);
+/** Name of the kernel package a meta-package depends on (apt metadata), e.g. linux-image-6.1.0-56-amd64. */
+function currentKernelPackage(meta) {
+  const out = sh('apt-cache', ['depends', meta]);
   const m = /Depends:\s*(linux-image-[0-9][^\s]*)/.exec(out);
-  if (!m) throw new Error('apt-cache does not list the package linux-image-amd64 depends on');
+  if (!m) throw new Error(`apt-cache does not list the kernel package ${meta} depends on`);
   return m[1];
+}
+
+/** Which MODULES a kernel has as files (path in the package, maybe compressed), skipping the built-in ones. */
+function kernelModules(kernelDir, version) {
+  const base = join(kernelDir, 'lib/modules', version);
+  const builtinFile = join(base, 'modules.builtin');
+  const builtin = new Set(existsSync(builtinFile) ? readFileSync(builtinFile, 'utf8').split('\n') : []);
+  const out = [];
+  for (const m of MODULES) {
+    const file = [m, `${m}.xz`].find((f) => existsSync(join(base, f)));
+    if (file) out.push({ module: m, file });
+    else if (!builtin.has(m)) throw new Error(`kernel ${version} has neither the module ${m} nor it built in`);
+  }
+  return out;
 }
 
 function download(pkg) {
@@ -94,8 +119,8 @@ function compile(name, extra = []) {
   return out;
 }
 
-function initScript(version) {
-  const insmods = MODULES.map((m) => `insmod /lib/modules/${version}/${m}`).join('\n');
+function initScript(version, modules) {
+  const insmods = modules.map(({ module }) => `insmod /lib/modules/${version}/${module}`).join('\n');
   return `#!/bin/sh
 # Lab guest init: network up, ground truth on request, commands from a virtio serial port.
 mount -t proc proc /proc
@@ -119,8 +144,9 @@ done`;
 function buildInitramfs(kernelDir, libcDir, version, bins) {
   const busybox = which('busybox');
   if (!busybox) throw new Error('busybox is not installed (Debian package busybox-static)');
+  const modules = kernelModules(kernelDir, version);
   const inputs = createHash('sha256');
-  inputs.update(initScript(version));
+  inputs.update(initScript(version, modules));
   for (const b of Object.values(bins)) inputs.update(readFileSync(b));
   inputs.update(readFileSync(busybox));
   const digest = inputs.digest('hex').slice(0, 16);
@@ -141,16 +167,19 @@ function buildInitramfs(kernelDir, libcDir, version, bins) {
     if (f.endsWith('.so') || /\.so\.\d+$/.test(f)) copyFileSync(join(libSrc, f), join(root, 'lib/x86_64-linux-gnu', f));
   }
   symlinkSync('/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', join(root, 'lib64/ld-linux-x86-64.so.2'));
-  for (const m of MODULES) {
-    const dst = join(root, 'lib/modules', version, m);
+  for (const { module, file } of modules) {
+    const src = join(kernelDir, 'lib/modules', version, file);
+    const dst = join(root, 'lib/modules', version, module);
     mkdirSync(dirname(dst), { recursive: true });
-    copyFileSync(join(kernelDir, 'lib/modules', version, m), dst);
+    // busybox insmod takes plain ELF modules only.
+    if (file.endsWith('.xz')) writeFileSync(dst, execFileSync('xz', ['-dc', src], { maxBuffer: 64 << 20 }));
+    else copyFileSync(src, dst);
   }
   for (const [name, path] of Object.entries(bins)) {
     copyFileSync(path, join(root, 'bin', name));
     chmodSync(join(root, 'bin', name), 0o755);
   }
-  writeFileSync(join(root, 'init'), initScript(version), { mode: 0o755 });
+  writeFileSync(join(root, 'init'), initScript(version, modules), { mode: 0o755 });
   const tmp = `${out}.${process.pid}.tmp`;
   sh('sh', ['-c', `cd "${root}" && find . | cpio -o -H newc --quiet | gzip -1 > "${tmp}"`]);
   renameSync(tmp, out);
@@ -158,25 +187,40 @@ function buildInitramfs(kernelDir, libcDir, version, bins) {
   return out;
 }
 
+/** The lab kernel named `name` (default: the first of KERNELS); throws listing the known names. */
+export function labKernel(name = KERNELS[0].name) {
+  const k = KERNELS.find((x) => x.name === name);
+  if (!k) throw new Error(`unknown lab kernel ${name} (known: ${KERNELS.map((x) => x.name).join(', ')})`);
+  return k;
+}
+
+function cachedDeb(pkg) {
+  const f = readdirSync(cacheDir).find((x) => x.startsWith(`${pkg}_`) && x.endsWith('.deb'));
+  return f ? join(cacheDir, f) : undefined;
+}
+
 /**
- * Everything a lab guest boots from. Throws an Error whose message says what is missing; with download=false
- * nothing is fetched (tests), with download=true apt fetches the two packages (CI setup, `npm run lab`).
+ * Everything a lab guest boots from, for the kernel named `kernel` (see KERNELS). Throws an Error whose message
+ * says what is missing; with download=false nothing is fetched (tests), with download=true apt fetches the packages
+ * (CI setup, `npm run lab`).
  */
-export function prepareLab({ download: allowDownload = false } = {}) {
+export function prepareLab({ download: allowDownload = false, kernel } = {}) {
+  const k = labKernel(kernel);
   mkdirSync(cacheDir, { recursive: true });
-  const stateFile = join(cacheDir, 'kernel.json');
+  // The default kernel keeps the state file name older checkouts read.
+  const stateFile = join(cacheDir, k === KERNELS[0] ? 'kernel.json' : `kernel-${k.name}.json`);
   let pkg;
   if (allowDownload) {
-    pkg = currentKernelPackage();
+    pkg = currentKernelPackage(k.meta);
   } else if (existsSync(stateFile)) {
     pkg = JSON.parse(readFileSync(stateFile, 'utf8')).package;
   } else {
-    throw new Error('the lab kernel is not cached: run "node test/lab/prepare.mjs" (downloads it with apt)');
+    throw new Error(`the lab kernel ${k.name} is not cached: run "node test/lab/prepare.mjs" (downloads it with apt)`);
   }
-  const kernelDeb = allowDownload ? download(pkg) : join(cacheDir, readdirSync(cacheDir).find((f) => f.startsWith(`${pkg}_`)) ?? 'missing');
-  const libcDeb = allowDownload ? download('libc6') : join(cacheDir, readdirSync(cacheDir).find((f) => f.startsWith('libc6_')) ?? 'missing');
-  if (!existsSync(kernelDeb) || !existsSync(libcDeb)) {
-    throw new Error('the lab packages are not cached: run "node test/lab/prepare.mjs" (downloads them with apt)');
+  const kernelDeb = allowDownload ? download(pkg) : cachedDeb(pkg);
+  const libcDeb = allowDownload ? download('libc6') : cachedDeb('libc6');
+  if (!kernelDeb || !libcDeb) {
+    throw new Error(`the lab packages for kernel ${k.name} are not cached: run "node test/lab/prepare.mjs" (downloads them with apt)`);
   }
   const kernelDir = extract(kernelDeb, join(cacheDir, 'x', pkg));
   const libcDir = extract(libcDeb, join(cacheDir, 'x', 'libc6'));
@@ -186,10 +230,13 @@ export function prepareLab({ download: allowDownload = false } = {}) {
   const bins = { netprog: compile('netprog'), truth: compile('truth'), 'beacon.so': compile('beacon', ['-shared', '-fPIC']) };
   const initrd = buildInitramfs(kernelDir, libcDir, version, bins);
   if (allowDownload) writeAtomic(stateFile, JSON.stringify({ package: pkg, version }, null, 2));
-  return { version, vmlinuz, initrd, bins, kernelDir };
+  return { kernel: k.name, version, vmlinuz, initrd, bins, kernelDir };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const r = prepareLab({ download: true });
-  console.log(`lab ready: kernel ${r.version}\n  ${r.vmlinuz}\n  ${r.initrd}`);
+  for (const { name } of KERNELS) {
+    const started = Date.now();
+    const r = prepareLab({ download: true, kernel: name });
+    console.log(`lab ready: kernel ${r.version} (${name}, ${((Date.now() - started) / 1000).toFixed(1)} s)\n  ${r.vmlinuz}\n  ${r.initrd}`);
+  }
 }

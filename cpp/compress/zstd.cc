@@ -1,0 +1,50 @@
+#include "compress/zstd.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+namespace parasight {
+
+bool zstdDecompress(const uint8_t* data, size_t len, size_t maxOut, std::vector<uint8_t>* out, Error* err) {
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!ctx) {
+    *err = Error::make(Errc::kIo, 0, "cannot initialise the zstd decoder");
+    return false;
+  }
+  // The kernel compresses with --ultra -22 (window up to 2^27); allow larger windows still bounded by maxOut.
+  ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 31);
+  out->clear();
+  out->resize(std::min(maxOut, std::max<size_t>(len * 4, 1u << 20)));
+  ZSTD_inBuffer in{data, len, 0};
+  size_t produced = 0;
+  for (;;) {
+    if (produced == out->size()) {
+      if (out->size() >= maxOut) {
+        *err = Error::make(Errc::kLimit, 0, "zstd output exceeds the limit of " + std::to_string(maxOut) + " bytes");
+        return false;
+      }
+      out->resize(std::min(maxOut, out->size() * 2));
+    }
+    ZSTD_outBuffer o{out->data(), out->size(), produced};
+    size_t ret = ZSTD_decompressStream(ctx.get(), &o, &in);
+    produced = o.pos;
+    if (ZSTD_isError(ret)) {
+      *err = Error::make(Errc::kFormat, in.pos,
+                         "zstd data is corrupt at input offset " + std::to_string(in.pos) + " (" +
+                             ZSTD_getErrorName(ret) + ")");
+      return false;
+    }
+    if (ret == 0) break;  // the frame is complete; whatever follows it is not ours
+    if (in.pos == in.size && o.pos < o.size) {
+      *err = Error::make(Errc::kFormat, in.pos, "zstd data is truncated (input ended inside the frame)");
+      return false;
+    }
+  }
+  out->resize(produced);
+  return true;
+}
+
+}  // namespace parasight

@@ -1,0 +1,42 @@
+// zstd decompression through the addon (kernel images built with CONFIG_KERNEL_ZSTD): frames built here byte by
+// byte from the format (RFC 8878: single-segment header, raw blocks), so the input is exact and needs no tool.
+import { describe, expect, it } from 'vitest';
+import { isZstd, zstdDecompress } from '../../src/profiles/zstd.js';
+
+/** A zstd frame holding `parts` as raw blocks (each < 2 KiB), content size recorded in a 2-byte field. */
+function frame(parts: Uint8Array[]): Uint8Array {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out: number[] = [0x28, 0xb5, 0x2f, 0xfd, 0x60, (total - 256) & 0xff, ((total - 256) >> 8) & 0xff];
+  parts.forEach((p, i) => {
+    const header = (i === parts.length - 1 ? 1 : 0) | (0 << 1) | (p.length << 3);
+    out.push(header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff, ...p);
+  });
+  return Uint8Array.from(out);
+}
+
+const content = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+describe('zstdDecompress', () => {
+  const a = content(700, 1);
+  const b = content(500, 7);
+  const data = frame([a, b]);
+
+  it('decodes a frame of several blocks and ignores what follows it', () => {
+    expect(isZstd(data)).toBe(true);
+    expect(isZstd(data, 1)).toBe(false);
+    const withTail = Uint8Array.from([...data, 0x00, 0x10, 0x00, 0x00, 0xde, 0xad]);
+    const out = zstdDecompress(withTail);
+    expect(out.length).toBe(1200);
+    expect(Buffer.compare(out, Buffer.concat([a, b]))).toBe(0);
+  });
+
+  it('reports truncated and corrupt input as FORMAT with the input offset, and a too small limit as LIMIT', () => {
+    expect(() => zstdDecompress(data.subarray(0, data.length - 100))).toThrow(expect.objectContaining({ code: 'FORMAT', message: expect.stringMatching(/truncated/) }));
+    const bad = Uint8Array.from(data);
+    bad[7] = (bad[7]! & ~0x06) | (3 << 1);  // first block type 3: reserved
+    expect(() => zstdDecompress(bad)).toThrow(expect.objectContaining({ code: 'FORMAT', message: expect.stringMatching(/corrupt/) }));
+    expect(() => zstdDecompress(data, 1000)).toThrow(expect.objectContaining({ code: 'LIMIT' }));
+    expect(() => zstdDecompress(Uint8Array.from([0x28, 0xb5]))).toThrow(expect.objectContaining({ code: 'FORMAT' }));
+    expect(() => zstdDecompress('x' as unknown as Uint8Array)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+  });
+});
