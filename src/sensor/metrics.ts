@@ -1,4 +1,4 @@
-/** Sensor metrics: one plain object for the API, and Prometheus text exposition for `--metrics PORT`. */
+/** Sensor metrics as one plain object for the API (prometheus.ts exposes the same figures to Prometheus). */
 import type { IntervalHistogram } from 'node:perf_hooks';
 import type { CaptureStats } from '../capture/types.js';
 import type { DecodeStats } from '../decode/decoder.js';
@@ -56,39 +56,4 @@ export function collectMetrics(
     policyGeneration: generation,
     eventLoopLagMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
   };
-}
-
-/** Prometheus text format (version 0.0.4). */
-export function prometheusText(m: SensorMetrics): string {
-  const lines: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[Record<string, string>, number]>): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of samples) {
-      const l = Object.entries(labels).map(([k, x]) => `${k}="${x.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',');
-      lines.push(`${name}${l ? `{${l}}` : ''} ${v}`);
-    }
-  };
-  const per = <T>(f: (v: VmMetrics) => T): Array<[Record<string, string>, T]> => m.vms.map((v) => [{ vm: v.vm }, f(v)]);
-  metric('parasight_packets_total', 'counter', 'Frames decoded.', per((v) => v.decode.frames));
-  metric('parasight_packets_malformed_total', 'counter', 'Malformed or truncated frames.', per((v) => v.decode.malformed));
-  metric('parasight_capture_dropped_total', 'counter', 'Packets the kernel dropped (pcap ps_drop).', per((v) => v.capture?.dropped ?? 0));
-  metric('parasight_capture_if_dropped_total', 'counter', 'Packets the interface dropped (pcap ps_ifdrop).', per((v) => v.capture?.ifDropped ?? 0));
-  metric('parasight_flows', 'gauge', 'Live flows.', per((v) => v.flows.flows));
-  metric('parasight_flows_created_total', 'counter', 'Flows created.', per((v) => v.flows.created));
-  metric('parasight_flows_evicted_total', 'counter', 'Flows evicted at the table cap.', per((v) => v.flows.evicted));
-  metric('parasight_flows_expired_total', 'counter', 'Flows expired idle.', per((v) => v.flows.expired));
-  const outcomes: Array<[Record<string, string>, number]> = [];
-  for (const v of m.vms) for (const [o, n] of Object.entries(v.attribution.outcomes)) outcomes.push([{ vm: v.vm, outcome: o }, n]);
-  metric('parasight_attribution_total', 'counter', 'Attribution outcomes.', outcomes);
-  metric('parasight_attribution_pending', 'gauge', 'Flows waiting for a guest walk.', per((v) => v.attribution.pending));
-  metric('parasight_attribution_latency_p99_ms', 'gauge', 'p99 time from first packet to attribution outcome.', per((v) => v.attribution.latencyP99Ms));
-  metric('parasight_guest_walks_total', 'counter', 'Introspector refreshes.', per((v) => v.attribution.refreshes));
-  metric('parasight_events_total', 'counter', 'Events published.', [[{}, m.events.emitted]]);
-  metric('parasight_events_dropped_total', 'counter', 'Events dropped for slow consumers.', [[{}, m.events.dropped]]);
-  metric('parasight_event_loop_lag_p99_ms', 'gauge', 'Event-loop delay p99.', [[{}, m.eventLoopLagMs.p99]]);
-  if (m.enforcement) {
-    metric('parasight_enforcement_blocked_total', 'counter', 'Destinations blocked at the bridge.', [[{}, m.enforcement.blocked]]);
-    metric('parasight_enforcement_errors_total', 'counter', 'Failed nftables updates.', [[{}, m.enforcement.errors]]);
-  }
-  return lines.join('\n') + '\n';
 }

@@ -53,6 +53,8 @@ export class VmPipeline {
     private readonly policy: PolicyStore,
     private readonly detector: Detector,
     private readonly enforcer?: BridgeEnforcer,
+    /** Sees every attribution outcome (the sensor's latency histogram). */
+    private readonly observe?: (r: ConnectionRecord) => void,
   ) {
     this.name = opts.name;
     this.matcher = new GuestMatcher(opts.guest);
@@ -140,6 +142,7 @@ export class VmPipeline {
 
   /** Attribution finished: decide the verdict, cache it in the flow table, hand it to the detector. */
   private decided(r: ConnectionRecord): void {
+    this.observe?.(r);
     const v = this.evaluate(r);
     this.detector.handle(r);
     // Enforcement acts on what a process's own policy forbids (a parasitized process), not on fallback denies.

@@ -21,6 +21,9 @@ import { PolicyStore } from '../rules/store.js';
 import { VmPipeline, type PipelineOptions } from './pipeline.js';
 import { collectMetrics, type SensorMetrics } from './metrics.js';
 import { BridgeEnforcer, type EnforcerOptions } from '../events/enforcer.js';
+import { SensorPrometheus, type PrometheusOptions } from './prometheus.js';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 
 export interface VmOptions extends Omit<PipelineOptions, 'introspector'> {
   /** Answers "which process owns this connection"; without one every flow is `unattributed`. */
@@ -49,6 +52,8 @@ export interface SensorOptions {
    * root). Off by default. The first packets of an abnormal connection are already out (passive capture).
    */
   enforce?: boolean | EnforcerOptions;
+  /** Prometheus registry, prefix and labels (default: a registry of this sensor's own, prefix "parasight_"). */
+  prometheus?: PrometheusOptions;
 }
 
 interface Vm {
@@ -75,6 +80,8 @@ export class Sensor extends EventEmitter<SensorEventMap> {
   private closed = false;
   readonly startedAt = Date.now();
   readonly enforcer: BridgeEnforcer | undefined;
+  private readonly prom: SensorPrometheus;
+  private readonly sharedRegistry: boolean;
 
   constructor(options: SensorOptions) {
     super();
@@ -84,11 +91,15 @@ export class Sensor extends EventEmitter<SensorEventMap> {
     this.stream = new EventStream(options.maxQueuedEvents);
     this.enforcer = options.enforce ? new BridgeEnforcer(options.enforce === true ? {} : options.enforce) : undefined;
     this.stream.on('event', (e) => this.emit('event', e));
+    this.sharedRegistry = options.prometheus?.registry !== undefined;
+    this.prom = new SensorPrometheus(() => this.metrics(), options.prometheus);
     for (const vo of options.vms) {
       if (this.vms.has(vo.name)) throw badArgument(`two VMs are named ${JSON.stringify(vo.name)}`);
       let pipeline: VmPipeline | undefined;
       const detector = new Detector({ vm: vo.name, emitAllowed: options.emitAllowed, rateWindowMs: options.rateWindowMs }, (e) => this.stream.publish(e), (k) => pipeline?.processes.byKey(k));
-      pipeline = new VmPipeline(vo, this.policyStore, detector, this.enforcer);
+      pipeline = new VmPipeline(vo, this.policyStore, detector, this.enforcer, (r) => {
+        if (r.outcome !== 'pending') this.prom.observe(vo.name, r.outcome, r.attributionMs ?? 0);
+      });
       this.vms.set(vo.name, { pipeline, detector, options: vo, capture: undefined, captureStats: undefined });
     }
     this.policyStore.on('reloaded', (_p, gen) => {
@@ -185,6 +196,22 @@ export class Sensor extends EventEmitter<SensorEventMap> {
     return m;
   }
 
+  /** The prom-client registry holding this sensor's metrics. */
+  get registry(): Registry {
+    return this.prom.registry;
+  }
+
+  /** The metrics as Prometheus text (exposition format 0.0.4). */
+  prometheusText(): Promise<string> {
+    return this.prom.text();
+  }
+
+  /** Serves the Prometheus text on http://HOST:PORT/metrics until close() (port 0: any free port). */
+  serveMetrics(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    if (this.closed) throw badArgument('the sensor is closed');
+    return this.prom.listen(port, host);
+  }
+
   /** Stops capture, resolves pending attributions, flushes summaries, ends iterators. Idempotent. */
   close(): void {
     if (this.closed) return;
@@ -203,6 +230,7 @@ export class Sensor extends EventEmitter<SensorEventMap> {
     this.enforcer?.close();
     if (this.ownsStore) this.policyStore.close();
     this.loopDelay.disable();
+    this.prom.close(this.sharedRegistry);
     this.stream.end();
   }
 }

@@ -2,12 +2,10 @@
  * `parasight watch`: the VM sensor on the command line. Live on an interface (until SIGINT/SIGTERM) or over a
  * capture file. NDJSON events when piped or --json, readable lines on a terminal. SIGHUP reloads the policy file.
  */
-import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { UsageError, EXIT_FINDINGS, EXIT_OK, type Command } from '../command.js';
 import { parseArgs } from 'node:util';
 import { createSensor } from '../../sensor/sensor.js';
-import { prometheusText } from '../../sensor/metrics.js';
 import { NdjsonWriter } from '../../events/stream.js';
 import type { SensorEvent } from '../../events/event.js';
 import { fileProgress } from '../progress.js';
@@ -73,16 +71,13 @@ export const watch: Command = {
     sensor.on('error', (e) => log.error({ err: e.message }, 'policy reload failed; the previous policy stays'));
     sensor.on('policy-reloaded', (g) => log.info({ generation: g }, 'policy reloaded'));
     log.info({ vm: src.vm.name, iface: src.vm.iface ?? null, pcap: src.pcap ?? null, enforce: v.enforce === true, introspector: src.introspector ? 'yes' : 'none' }, 'watching');
-    let server: Server | undefined;
     if (metricsPort !== undefined) {
-      server = createServer((req, res) => {
-        if (req.url !== '/metrics') {
-          res.writeHead(404).end();
-          return;
-        }
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheusText(sensor.metrics()));
-      });
-      await new Promise<void>((resolve) => server!.listen(metricsPort, '127.0.0.1', resolve));
+      try {
+        await sensor.serveMetrics(metricsPort);
+      } catch (e) {
+        sensor.close();
+        throw new UsageError(`--metrics ${metricsPort}: ${(e as Error).message}`);
+      }
     }
     const onHup = (): void => void sensor.reloadPolicy();
     process.on('SIGHUP', onHup);
@@ -105,7 +100,6 @@ export const watch: Command = {
       process.off('SIGHUP', onHup);
       const m = sensor.metrics();
       sensor.close();
-      server?.close();
       const vm = m.vms[0]!;
       log.info(
         {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { createSensor, type Sensor } from '../../../src/sensor/sensor.js';
-import { prometheusText } from '../../../src/sensor/metrics.js';
+import { register as globalRegistry, Registry } from 'prom-client';
 import type { SensorEvent } from '../../../src/events/event.js';
 import type { PolicySpec } from '../../../src/rules/policy.js';
 import { buildFrame, type FrameSpec } from '../../fixtures/packets/frames.js';
@@ -208,7 +208,18 @@ describe('Sensor end to end (in-memory guest)', () => {
 });
 
 describe('metrics', () => {
-  it('counts packets, flows and outcomes, and renders Prometheus text', async () => {
+  /** Prometheus text → { 'name{labels}': value }. */
+  function samples(text: string): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const at = line.lastIndexOf(' ');
+      m.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+    return m;
+  }
+
+  it('counts packets, flows and outcomes, and renders Prometheus text through its own registry', async () => {
     const { send, s } = setup();
     send(out({ sport: 5, dport: 80, flags: 'S' }));
     send(out({ sport: 5, dport: 80, flags: 'A' }));
@@ -217,12 +228,66 @@ describe('metrics', () => {
     const m = s.metrics();
     expect(m.vms[0]).toMatchObject({ vm: 'vm1', decode: { frames: 3, malformed: 1 }, flows: { created: 1, flows: 1 } });
     expect(m.vms[0]!.attribution.outcomes.unattributed).toBe(1);
-    const text = prometheusText(m);
+    const text = await s.prometheusText();
     expect(text).toContain('# TYPE parasight_packets_total counter');
-    expect(text).toContain('parasight_packets_total{vm="vm1"} 3');
-    expect(text).toContain('parasight_attribution_total{vm="vm1",outcome="unattributed"} 1');
-    expect(text).toMatch(/^parasight_events_total \d+$/m);
+    expect(text).toContain('# TYPE parasight_attribution_latency_seconds histogram');
+    const v = samples(text);
+    expect(v.get('parasight_packets_total{vm="vm1"}')).toBe(3);
+    expect(v.get('parasight_packets_malformed_total{vm="vm1"}')).toBe(1);
+    expect(v.get('parasight_flows{vm="vm1"}')).toBe(1);
+    expect(v.get('parasight_attribution_total{vm="vm1",outcome="unattributed"}')).toBe(1);
+    expect(v.get('parasight_attribution_total{vm="vm1",outcome="attributed"}')).toBe(0);
+    // One observation, in the histogram's +Inf bucket and its count.
+    expect(v.get('parasight_attribution_latency_seconds_count{vm="vm1",outcome="unattributed"}')).toBe(1);
+    expect(v.get('parasight_attribution_latency_seconds_bucket{le="+Inf",vm="vm1",outcome="unattributed"}')).toBe(1);
+    expect(v.get('parasight_events_total')).toBe(m.events.emitted);
+    expect(v.has('parasight_event_loop_lag_seconds{quantile="0.99"}')).toBe(true);
     // Every sample line is `name{labels} value` or `name value`.
-    for (const line of text.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) .+|[a-z_][a-z0-9_]*(\{[^}]*\})? -?[\d.e+]+)$/);
+    for (const line of text.trim().split('\n')) if (line) expect(line).toMatch(/^(# (HELP|TYPE) .+|[a-z_][a-z0-9_]*(\{[^}]*\})? [-+\w.]+)$/);
+    // The embedder's global registry is left alone.
+    expect(await globalRegistry.metrics()).not.toContain('parasight_');
+  });
+
+  it('two sensors in one process keep their own figures; a shared registry needs a prefix and is cleaned on close', async () => {
+    const a = setup();
+    const sensorA = a.s;
+    const b = createSensor({ policy, vms: [{ name: 'vm2', guest: { macs: [GUEST_MAC] } }] });
+    try {
+      a.send(out({ sport: 5, dport: 80, flags: 'S' }));
+      for (let i = 0; i < 4; i++) b.ingest(out({ sport: 6, dport: 80, flags: 'S' }), 1_700_000_000_000 + i);
+      expect(samples(await sensorA.prometheusText()).get('parasight_packets_total{vm="vm1"}')).toBe(1);
+      expect(samples(await b.prometheusText()).get('parasight_packets_total{vm="vm2"}')).toBe(4);
+      expect(await b.prometheusText()).not.toContain('vm1');
+
+      const shared = new Registry();
+      const c = createSensor({ policy, vms: [{ name: 'c' , guest: { macs: [GUEST_MAC] } }], prometheus: { registry: shared, prefix: 'c_' } });
+      const d = createSensor({ policy, vms: [{ name: 'd', guest: { macs: [GUEST_MAC] } }], prometheus: { registry: shared, prefix: 'd_' } });
+      expect(() => createSensor({ policy, vms: [{ name: 'e', guest: { macs: [GUEST_MAC] } }], prometheus: { registry: shared, prefix: 'd_' } })).toThrow(/already been registered/);
+      c.ingest(out({ sport: 7, dport: 80, flags: 'S' }), 1_700_000_000_000);
+      const both = samples(await shared.metrics());
+      expect(both.get('c_packets_total{vm="c"}')).toBe(1);
+      expect(both.get('d_packets_total{vm="d"}')).toBe(0);
+      c.close();
+      const after = await shared.metrics();
+      expect(after).not.toContain('c_packets_total');
+      expect(after).toContain('d_packets_total');
+      d.close();
+      expect(shared.getMetricsAsArray()).toHaveLength(0);
+    } finally {
+      b.close();
+    }
+  });
+
+  it('serves /metrics over HTTP until closed', async () => {
+    const { send, s } = setup();
+    send(out({ sport: 5, dport: 80, flags: 'S' }));
+    const addr = await s.serveMetrics(0);
+    const res = await fetch(`http://127.0.0.1:${addr.port}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(samples(await res.text()).get('parasight_packets_total{vm="vm1"}')).toBe(1);
+    expect((await fetch(`http://127.0.0.1:${addr.port}/other`)).status).toBe(404);
+    s.close();
+    await expect(fetch(`http://127.0.0.1:${addr.port}/metrics`)).rejects.toThrow();
   });
 });
