@@ -9,6 +9,8 @@
  *   app version's baseline (a fallback: upgrades change files legitimately): code → medium, data → low;
  * - more anonymous executable mappings in a process than the policy allows (default: the most the clean recording
  *   showed in one process — JIT runtimes have some) → high;
+ * - when code pages are checked: more written code pages of a file in one process than the clean recording showed
+ *   (normally none) → high ("code-modified");
  * - a file whose content could not be read for hashing → low ("unverified").
  */
 import { classifyFile, maxRisk, riskAtLeast } from './classify.js';
@@ -52,6 +54,11 @@ export function buildRecord(
   const uses = fileUses(s.processes);
   const feature = snapshotFeature(s, ctx.digest);
   const files: FileRecord[] = feature.paths.map((p) => fileRecord(uses.get(p)!, ctx.probe, ctx.hashFiles !== false));
+  const written = writtenCodeByPath(s);
+  for (const f of files) {
+    const n = written.get(f.path)?.most ?? 0;
+    if (n > 0) f.modifiedCode = n;
+  }
   const anonExecMax = Math.max(0, ...s.processes.map((p) => anonExecEntries(p).length));
   return { feature, files, anonExecMax, policy, appVersionInfo: s.appVersion, recordedAt: s.collectedAt, source };
 }
@@ -75,6 +82,8 @@ export function mergeRecords(older: BaselineRecord, newer: BaselineRecord, diges
       f.exec = n.exec || o.exec;
       f.deleted = n.deleted || o.deleted;
       f.code = n.code || o.code;
+      const most = Math.max(n.modifiedCode ?? 0, o.modifiedCode ?? 0);
+      if (most > 0) f.modifiedCode = most;
     }
     return f;
   });
@@ -137,6 +146,7 @@ export function compare(s: Snapshot, baseline: BaselineRecord | undefined, ctx: 
 
   if (ctx.hashFiles !== false) findings.push(...hashFindings(uses, baseline, ctx));
   findings.push(...anonExecFindings(s, baseline));
+  findings.push(...codeModifiedFindings(s, baseline));
   addSha256(findings, uses, ctx.probe);
   return { baseline, current, samePaths, findings, risk: maxRisk(findings.map((f) => f.risk)) };
 }
@@ -192,6 +202,45 @@ function anonExecFindings(s: Snapshot, baseline: BaselineRecord): Finding[] {
     out.push({ kind: 'anon-exec', risk: 'high', path: '', code: true, why: 'anonymous', pids: [p.pid],
       reason: `pid ${p.pid} has ${anon.length} anonymous executable mapping(s); normal for this app: ${allowed}`,
       ranges: anon.slice(0, 8).map((e) => ({ pid: p.pid, start: e.start, end: e.end, perms: e.perms })) });
+  }
+  return out;
+}
+
+interface WrittenCode {
+  /** Most written pages in one process. */
+  most: number;
+  pids: number[];
+  ranges: NonNullable<Finding['ranges']>;
+  pages: number;
+}
+
+/** Written code pages per file across the snapshot's processes (only processes whose code pages were checked). */
+function writtenCodeByPath(s: Snapshot): Map<string, WrittenCode> {
+  const out = new Map<string, WrittenCode>();
+  for (const p of s.processes) {
+    const perFile = new Map<string, number>();
+    for (const m of p.modifiedCode ?? []) perFile.set(m.path, (perFile.get(m.path) ?? 0) + m.pages);
+    for (const m of p.modifiedCode ?? []) {
+      let w = out.get(m.path);
+      if (!w) out.set(m.path, (w = { most: 0, pids: [], ranges: [], pages: 0 }));
+      w.most = Math.max(w.most, perFile.get(m.path)!);
+      w.pages += m.pages;
+      if (w.pids[w.pids.length - 1] !== p.pid) w.pids.push(p.pid);
+      if (w.ranges.length < 8) w.ranges.push({ pid: p.pid, start: m.start, end: m.end, perms: m.perms });
+    }
+  }
+  return out;
+}
+
+function codeModifiedFindings(s: Snapshot, baseline: BaselineRecord): Finding[] {
+  const allowed = new Map(baseline.files.map((f) => [f.path, f.modifiedCode ?? 0]));
+  const out: Finding[] = [];
+  for (const [path, w] of writtenCodeByPath(s)) {
+    const normal = allowed.get(path) ?? 0;
+    if (w.most <= normal) continue;
+    out.push({ kind: 'code-modified', risk: 'high', path, code: true, why: 'exec-mapping', pids: w.pids, ranges: w.ranges,
+      reason: `${w.pages} code page(s) of ${path} were written in memory (private copies, not the file's pages: ptrace or ` +
+        `/proc/PID/mem patching, a debugger breakpoint or a uprobe); the clean recording had ${normal === 0 ? 'none' : `at most ${normal}`}` });
   }
   return out;
 }

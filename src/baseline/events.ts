@@ -82,7 +82,7 @@ function keyEvidence(s: Snapshot, c: Comparison | undefined): BaselineEvent['evi
 }
 
 export function findingEvidence(f: Finding): BaselineEvent['evidence'][number] {
-  const e: BaselineEvent['evidence'][number] = { kind: f.kind === 'anon-exec' ? 'memory' : 'file', finding: f.kind, path: f.path, code: f.code, why: f.why, pids: f.pids };
+  const e: BaselineEvent['evidence'][number] = { kind: f.kind === 'anon-exec' || f.kind === 'code-modified' ? 'memory' : 'file', finding: f.kind, path: f.path, code: f.code, why: f.why, pids: f.pids };
   if (f.ranges) e.ranges = f.ranges.map((r) => ({ pid: r.pid, start: hex(r.start), end: hex(r.end), perms: r.perms }));
   if (f.expectedHash) e.expected_hash = f.expectedHash;
   if (f.actualHash) e.actual_hash = f.actualHash;

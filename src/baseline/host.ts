@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ParasightError } from '../errors.js';
 import type { Problem } from '../introspect/types.js';
+import { modifiedCodePages } from './code-pages.js';
 import { parseMaps } from './maps.js';
 import type { MapSource, ProcessRef, TargetSpec } from './source.js';
 import { appVersion, hostEnvironment } from './system.js';
@@ -136,6 +137,10 @@ export class HostMapSource implements MapSource {
 
   appVersion(exe: string, given?: string) {
     return appVersion(exe, given);
+  }
+
+  modifiedCode(pid: number, entries: readonly MapEntry[]) {
+    return modifiedCodePages(pid, entries);
   }
 
   /**

@@ -2,7 +2,8 @@
  * Where memory maps come from. The host implementation reads /proc; the guest implementation asks a
  * GuestIntrospector (agentless, from outside the VM). Everything after collection is the same for both.
  */
-import type { AppVersion, Environment, MapEntry, ProcessMap } from './types.js';
+import type { Problem } from '../introspect/types.js';
+import type { AppVersion, Environment, MapEntry, ModifiedCode, ProcessMap } from './types.js';
 
 /** Which application to look at: exactly one of the three. */
 export interface TargetSpec {
@@ -36,6 +37,8 @@ export interface MapSource {
    * (guest mode: only guest memory is readable, not the guest's disk).
    */
   contentPath?(pid: number, entry: MapEntry): string | undefined;
+  /** Executable file mappings of this process with written code pages (host only: /proc/PID/pagemap). */
+  modifiedCode?(pid: number, entries: readonly MapEntry[]): { items: ModifiedCode[]; problems: Problem[] };
 }
 
 export function describeTarget(t: TargetSpec): string {

@@ -44,6 +44,24 @@ export interface ProcessMap {
   exe: string;
   entries: MapEntry[];
   problems: Problem[];
+  /**
+   * Executable file mappings with written code pages (see code-pages.ts); undefined when not checked (the
+   * `codePages` option is off, or guest mode).
+   */
+  modifiedCode?: ModifiedCode[];
+}
+
+/** A private executable file mapping some of whose pages are private copies, not the file's pages. */
+export interface ModifiedCode {
+  /** List name of the file. */
+  path: string;
+  start: bigint;
+  end: bigint;
+  perms: string;
+  /** Written (privately copied) pages in the mapping. */
+  pages: number;
+  /** Address of the first one. */
+  first: bigint;
 }
 
 export type AppVersionSource = 'given' | 'dpkg' | 'rpm' | 'build-id' | 'unknown';
@@ -97,6 +115,11 @@ export interface FileRecord {
    * its absence is not reported.
    */
   optional?: boolean;
+  /**
+   * Most written code pages (private copies in an executable mapping of this file) seen in one process of the clean
+   * recording, when code pages were checked; absent means none (a TEXTREL library has some by design).
+   */
+  modifiedCode?: number;
 }
 
 export type CodeReason = 'exec-mapping' | 'elf' | 'extension' | 'data';
@@ -148,6 +171,7 @@ export type FindingKind =
   | 'deleted'
   | 'memfd'
   | 'anon-exec'
+  | 'code-modified'
   | 'unverified';
 
 export interface Finding {

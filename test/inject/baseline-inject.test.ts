@@ -1,13 +1,14 @@
 /**
  * The baseline detector against real injection into real processes: LD_PRELOAD, dlopen at run time, a fileless
  * memfd load, ptrace injection (remote mmap of an RWX page + remote dlopen), a library replaced on disk, a library
- * deleted after load and a library that is gone at the next start. The baseline is always recorded on a clean
+ * deleted after load, a library that is gone at the next start, and (with code pages checked) a code page patched
+ * through /proc/PID/mem and restored. The baseline is always recorded on a clean
  * process; each check must name the right file and risk, and clean runs must give no finding.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BaselineDetector } from '../../src/baseline/detector.js';
 import { BaselineStore } from '../../src/baseline/store.js';
@@ -178,6 +179,56 @@ describe.skipIf(skipReason !== undefined)(`baseline detector vs real injection${
     // The victim survived the injection and still answers.
     v.child.kill('SIGUSR1');
     await v.waitFor(/^fail|^done/);
+  });
+
+  it('with code pages checked: finds a code page patched through /proc/PID/mem, even with its bytes restored', async () => {
+    const s2 = new BaselineStore(join(b.dir, 'code-pages.db'));
+    try {
+      const d = await BaselineDetector.create({ store: s2, codePages: true });
+      const v = await start(b.victim);
+      d.record({ pid: v.pid });
+      const before = d.check({ pid: v.pid })[0]!;
+      expect(kinds(before.comparison.findings)).toEqual([]);
+      expect(before.snapshot.processes[0]!.modifiedCode).toEqual([]);
+      // Rewrite 16 bytes of libvictim's text with what is already there: the content stays the same, but the kernel
+      // gives the process a private copy of the page (how a debugger's breakpoint or an injector's hook lands).
+      const text = before.snapshot.processes[0]!.entries.find((e) => e.path === b.libvictim && e.perms === 'r-x')!;
+      const at = text.start + 0x10n;
+      const mem = openSync(`/proc/${v.pid}/mem`, 'r+');
+      try {
+        const bytes = Buffer.alloc(16);
+        expect(readSync(mem, bytes, 0, 16, Number(at))).toBe(16);
+        expect(writeSync(mem, bytes, 0, 16, Number(at))).toBe(16);
+      } finally {
+        closeSync(mem);
+      }
+      const r = d.check({ pid: v.pid })[0]!;
+      expect(schemaErrors(r.events)).toEqual([]);
+      expect(kinds(r.comparison.findings)).toEqual([`code-modified:high:${b.libvictim}`]);
+      expect(r.comparison.findings[0]).toMatchObject({ pids: [v.pid], ranges: [{ pid: v.pid, start: text.start, end: text.end, perms: 'r-x' }] });
+      expect(r.snapshot.processes[0]!.modifiedCode).toEqual([
+        { path: b.libvictim, start: text.start, end: text.end, perms: 'r-x', pages: 1, first: at & ~0xfffn },
+      ]);
+      expect(r.events.find((e) => e.type !== 'baseline.checked')?.evidence[0]).toMatchObject({ kind: 'memory', finding: 'code-modified', path: b.libvictim });
+      // Without code pages the same process looks clean: paths, files and content are all as recorded.
+      expect(kinds(check(v).comparison.findings)).toEqual([]);
+      // The CLI flag does the same: exit 1 with the finding as an NDJSON event.
+      const out: string[] = [];
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((x: string | Uint8Array) => (out.push(String(x)), true));
+      try {
+        expect(await baselineCommand.run(['check', '--pid', String(v.pid), '--db', join(b.dir, 'code-pages.db'), '--code-pages', '--json'])).toBe(1);
+        expect(await baselineCommand.run(['check', '--pid', String(v.pid), '--db', join(b.dir, 'code-pages.db'), '--json'])).toBe(0);
+      } finally {
+        spy.mockRestore();
+      }
+      const events = out.join('').trim().split('\n').map((l) => JSON.parse(l) as BaselineEvent);
+      expect(events.filter((e) => e.type === 'baseline.finding').map((e) => e.evidence[0]!.finding)).toEqual(['code-modified']);
+      // The victim still runs its (patched) code.
+      v.child.kill('SIGUSR1');
+      await v.waitFor(/^fail|^done/);
+    } finally {
+      s2.close();
+    }
   });
 
   it('catches a library replaced on disk (same path, other content) after a restart', async () => {

@@ -139,6 +139,36 @@ describe('baseline comparison', () => {
     expect(compare(s, { ...base, policy: { anonExec: 'any' } }, { digest, probe: probe(contents) }).findings).toEqual([]);
   });
 
+  it('reports written code pages beyond what the clean recording showed, per file', () => {
+    /** A process whose text mapping of `path` has `pages` private copies (undefined: code pages not checked). */
+    const written = (pid: number, pages: Record<string, number> | undefined) => {
+      const p = proc(pid, clean);
+      if (pages !== undefined) {
+        p.modifiedCode = Object.entries(pages).map(([path, n]) => {
+          const e = p.entries.find((x) => x.path === path && x.perms === 'r-x')!;
+          return { path, start: e.start, end: e.end, perms: e.perms, pages: n, first: e.start };
+        });
+      }
+      return p;
+    };
+    const ctx = { digest, probe: probe(contents), hashFiles: false };
+    const plain = buildRecord(snap([proc(10, clean)]), ctx);
+    expect(plain.files.every((f) => f.modifiedCode === undefined)).toBe(true);
+    expect(compare(snap([written(20, {})]), plain, ctx).findings).toEqual([]);
+    // Not checked at all says nothing.
+    expect(compare(snap([written(21, undefined)]), plain, ctx).findings).toEqual([]);
+    const c = compare(snap([written(22, { '/usr/lib/libc.so.6': 2 }), written(23, {})]), plain, ctx);
+    expect(kinds(c.findings)).toEqual(['code-modified:high:/usr/lib/libc.so.6']);
+    expect(c.findings[0]).toMatchObject({ pids: [22], code: true, why: 'exec-mapping' });
+    expect(c.findings[0]!.reason).toMatch(/2 code page\(s\) of \/usr\/lib\/libc.so.6 .*had none/);
+    // A library relocated in its text (TEXTREL) shows private pages when clean: that many stay normal for it.
+    const textrel = buildRecord(snap([written(11, { '/opt/app/bin/app': 3 })]), ctx);
+    expect(textrel.files.find((f) => f.path === '/opt/app/bin/app')!.modifiedCode).toBe(3);
+    expect(compare(snap([written(24, { '/opt/app/bin/app': 3 })]), textrel, ctx).findings).toEqual([]);
+    expect(kinds(compare(snap([written(25, { '/opt/app/bin/app': 4 })]), textrel, ctx).findings)).toEqual(['code-modified:high:/opt/app/bin/app']);
+    expect(mergeRecords(plain, textrel, digest).files.find((f) => f.path === '/opt/app/bin/app')!.modifiedCode).toBe(3);
+  });
+
   it('reports a file it cannot read as unverified, not as tampered', () => {
     const c = compare(snap([proc(17, clean)]), record(), { digest, probe: probe({ '/opt/app/bin/app': 'app v1', '/usr/lib/libc.so.6': 'libc' }) });
     expect(kinds(c.findings)).toEqual(['unverified:low:/usr/share/locale/locale-archive']);

@@ -46,6 +46,9 @@ options:
                    else ~/.local/share/parasight/baselines.db)
   --json           NDJSON events (check, record), JSON documents (diff, list, export)
   --no-hash        do not hash mapped files (record: store no content hashes; check: skip tamper checks)
+  --code-pages     record, check, watch, diff: also find written code pages (executable file pages that are private
+                   copies: ptrace or /proc/PID/mem patching, even when the bytes were restored; debugger
+                   breakpoints and uprobes show the same way). Host only; costs ~0.4 µs per resident code page
   --merge          record: fold this run into the stored baseline instead of replacing it (files seen in only
                    some clean runs become optional: not reported when absent)
   --anon-exec X    record: anonymous executable mappings allowed per process: "baseline" (default, the most
@@ -72,6 +75,7 @@ const options = {
   db: { type: 'string' },
   json: { type: 'boolean' },
   'no-hash': { type: 'boolean' },
+  'code-pages': { type: 'boolean' },
   'anon-exec': { type: 'string' },
   merge: { type: 'boolean' },
   tofu: { type: 'boolean' },
@@ -168,6 +172,7 @@ async function runChecks(action: 'check' | 'diff', v: Values, store: BaselineSto
     store,
     ...(source ? { source } : {}),
     hashFiles: !v['no-hash'],
+    codePages: v['code-pages'] === true,
     trustOnFirstUse: v.tofu === true,
     ...(preset ? { preset } : {}),
     ...(quarantine ? { onSuspicious: (f, s, p) => quarantine.submit(f, s, p) } : {}),
@@ -194,6 +199,7 @@ async function runWatch(v: Values, store: BaselineStore, source: MapSource | und
     store,
     ...(source ? { source } : {}),
     hashFiles: !v['no-hash'],
+    codePages: v['code-pages'] === true,
     trustOnFirstUse: v.tofu === true,
     ...(quarantine ? { onSuspicious: (f, s, p) => quarantine.submit(f, s, p) } : {}),
   });
@@ -293,7 +299,7 @@ export const baseline: Command = {
       switch (action) {
         case 'record': {
           const target = targetOf(v, true)!;
-          const det = await BaselineDetector.create({ store, ...(source ? { source } : {}), hashFiles: !v['no-hash'] });
+          const det = await BaselineDetector.create({ store, ...(source ? { source } : {}), hashFiles: !v['no-hash'], codePages: v['code-pages'] === true });
           const results = det.record(target, {
             ...(v['app-version'] ? { appVersion: v['app-version'] } : {}),
             policy: anonExecPolicy(v['anon-exec']),
