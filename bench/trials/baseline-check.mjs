@@ -1,7 +1,8 @@
 // Baseline check of one process with ~100 mappings, without content hashing, beside the raw cost of reading and
 // parsing its /proc maps: C read() of the file, and JS readFileSync + split + start/end/perms (the platform
 // figure). The check runs repeated (as `watch` does: an unchanged maps text is not parsed again) and first (a fresh
-// detector, as one CLI run). Then the same check with content hashing from the identity cache (a stat per file).
+// detector, as one CLI run). Then the same check with content hashing from the identity cache (a stat per file),
+// and with written code pages looked up in /proc/PID/pagemap (`codePages`).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { consume, emit, interleaved, measure, parasight, reference, scratchDir } from '../lib/harness.mjs';
@@ -31,7 +32,8 @@ try {
   plain.record({ pid: target.pid });
   const hashing = await BaselineDetector.create({ store });
   hashing.record({ pid: target.pid });
-  for (const d of [plain, hashing]) {
+  const pages = await BaselineDetector.create({ store, hashFiles: false, codePages: true });
+  for (const d of [plain, hashing, pages]) {
     const f = d.check({ pid: target.pid })[0].comparison.findings;
     if (f.length) throw new Error(`clean target has findings: ${f.map((x) => x.reason).join('; ')}`);
   }
@@ -46,6 +48,7 @@ try {
     // A first check: a fresh detector (as one CLI run) parses the maps; creating it is part of the cost.
     () => measure(trial, 'check, no content hashing, first (fresh detector, full parse)', () => BaselineDetector.create({ store, hashFiles: false }).then((d) => consume(d.check({ pid: target.pid }).length)), { items: target.mappings, vs, defer: true }),
     () => measure(trial, 'check with content hashes (identity cache warm: a stat per file)', () => consume(hashing.check({ pid: target.pid }).length), { items: target.mappings, vs }),
+    () => measure(trial, 'check with code pages (pagemap of every executable file mapping)', () => consume(pages.check({ pid: target.pid }).length), { items: target.mappings, vs }),
   ]);
   emit(rows);
 } finally {
