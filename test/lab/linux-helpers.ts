@@ -8,8 +8,13 @@ import { Profile, parseIsf, serializeIsf } from '../../src/profiles/isf.js';
 import { LINUX_PROFILE_TYPES, generateLinuxProfile } from '../../src/profiles/linux/generate.js';
 import { canonicalAddress } from '../../src/introspect/linux/ip.js';
 import type { GuestIntrospector } from '../../src/introspect/types.js';
-import type { Lab, Truth } from './lab.mjs';
-import { cacheDir, prepareLab } from './prepare.mjs';
+import { labUnavailable, type Lab, type Truth } from './lab.mjs';
+import { KERNELS, cacheDir, prepareLab } from './prepare.mjs';
+
+/** Every lab kernel with why its guest cannot run here (undefined when it can): suites run once per kernel. */
+export function labKernels(): Array<{ kernel: string; why: string | undefined }> {
+  return KERNELS.map((k) => ({ kernel: k.name, why: labUnavailable(k.name) }));
+}
 
 /** The profile of a lab kernel (a KERNELS name; default the first). */
 export function labProfile(kernel?: string): Profile {

@@ -1,6 +1,6 @@
 // Memory maps of Linux guest processes read from outside (maple tree of VMAs, dentry paths across mounts) compared
-// with the guest's own /proc/PID/maps, on a KASLR guest: ranges, permissions, offsets, inodes and names, including
-// a file unlinked after mmap, a memfd and a program on a mounted file system.
+// with the guest's own /proc/PID/maps, on a KASLR guest of each lab kernel: ranges, permissions, offsets, inodes and
+// names, including a file unlinked after mmap, a memfd and a program on a mounted file system.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +11,8 @@ import { BaselineStore } from '../../src/baseline/store.js';
 import { openMemory } from '../../src/memory/open.js';
 import { LinuxIntrospector } from '../../src/introspect/linux/introspector.js';
 import type { MemoryMapEntry } from '../../src/introspect/types.js';
-import { labUnavailable, startLab, type Lab } from './lab.mjs';
-import { labProfile } from './linux-helpers.js';
-
-const why = labUnavailable();
+import { startLab, type Lab } from './lab.mjs';
+import { labKernels, labProfile } from './linux-helpers.js';
 
 /** One /proc/PID/maps line in a form both sides produce: "start-end perms offset inode path". */
 function guestLines(text: string): string[] {
@@ -34,77 +32,79 @@ function ourLines(items: MemoryMapEntry[]): string[] {
   });
 }
 
-describe.skipIf(why !== undefined)(`Linux guest memory maps${why ? ` (skipped: ${why})` : ''}`, () => {
-  let lab: Lab;
-  let intro: LinuxIntrospector;
-  let mapper: number;
-  let listener: number;
-  let mounted: number;
-  beforeAll(async () => {
-    const profile = labProfile();
-    lab = await startLab({ memory: 'shm', kaslr: true });
-    mapper = (await lab.spawn(['netprog', 'maps', 'psmap'], { as: 'mapper' })).pid;
-    listener = (await lab.spawn(['netprog', 'tcp-listen', '8081', '6'], { as: 'mlisten' })).pid;
-    // A program run from a tmpfs mounted below a directory: its path crosses a mount.
-    await lab.run('mkdir -p /mnt/deep/t && mount -t tmpfs lab /mnt/deep/t && mkdir /mnt/deep/t/sub && cp /bin/netprog /mnt/deep/t/sub/mnetprog');
-    mounted = (await lab.spawn(['/mnt/deep/t/sub/mnetprog', 'udp-bind', '5454', '4'])).pid;
-    intro = LinuxIntrospector.open(openMemory({ kind: 'live-file', path: lab.ramPath! }), { profile, ownMemory: true });
-  });
-  afterAll(async () => {
-    intro?.close();
-    await lab?.stop();
-  });
+for (const { kernel, why } of labKernels()) {
+  describe.skipIf(why !== undefined)(`Linux ${kernel} guest memory maps${why ? ` (skipped: ${why})` : ''}`, () => {
+    let lab: Lab;
+    let intro: LinuxIntrospector;
+    let mapper: number;
+    let listener: number;
+    let mounted: number;
+    beforeAll(async () => {
+      const profile = labProfile(kernel);
+      lab = await startLab({ memory: 'shm', kaslr: true, kernel });
+      mapper = (await lab.spawn(['netprog', 'maps', 'psmap'], { as: 'mapper' })).pid;
+      listener = (await lab.spawn(['netprog', 'tcp-listen', '8081', '6'], { as: 'mlisten' })).pid;
+      // A program run from a tmpfs mounted below a directory: its path crosses a mount.
+      await lab.run('mkdir -p /mnt/deep/t && mount -t tmpfs lab /mnt/deep/t && mkdir /mnt/deep/t/sub && cp /bin/netprog /mnt/deep/t/sub/mnetprog');
+      mounted = (await lab.spawn(['/mnt/deep/t/sub/mnetprog', 'udp-bind', '5454', '4'])).pid;
+      intro = LinuxIntrospector.open(openMemory({ kind: 'live-file', path: lab.ramPath! }), { profile, ownMemory: true });
+    });
+    afterAll(async () => {
+      intro?.close();
+      await lab?.stop();
+    });
 
-  it('reads the same maps as the guest shows for several processes', async () => {
-    const pids = [1, mapper, listener, mounted];
-    for (const pid of pids) {
-      const guest = guestLines(await lab.run(`cat /proc/${pid}/maps`));
-      const ours = intro.memoryMap(pid);
-      expect(ours.problems, `pid ${pid}`).toEqual([]);
-      expect(guest.length, `pid ${pid} has mappings`).toBeGreaterThan(3);
-      expect(ourLines(ours.items), `pid ${pid}`).toEqual(guest);
-    }
-  });
+    it('reads the same maps as the guest shows for several processes', async () => {
+      const pids = [1, mapper, listener, mounted];
+      for (const pid of pids) {
+        const guest = guestLines(await lab.run(`cat /proc/${pid}/maps`));
+        const ours = intro.memoryMap(pid);
+        expect(ours.problems, `pid ${pid}`).toEqual([]);
+        expect(guest.length, `pid ${pid} has mappings`).toBeGreaterThan(3);
+        expect(ourLines(ours.items), `pid ${pid}`).toEqual(guest);
+      }
+    });
 
-  it('names deleted files, memfds, heap, stack and vdso as the guest does', () => {
-    const paths = intro.memoryMap(mapper).items.map((e) => e.path ?? '');
-    expect(paths).toContain('/tmp/psmap.dat (deleted)');
-    expect(paths).toContain('/memfd:psmap (deleted)');
-    expect(paths).toContain('[stack]');
-    expect(paths).toContain('[vdso]');
-    expect(paths.some((p) => p.endsWith('/netprog') || p.endsWith('/mapper'))).toBe(true);
-    const memfd = intro.memoryMap(mapper).items.find((e) => e.path === '/memfd:psmap (deleted)');
-    expect(memfd?.shared).toBe(true);
-    expect(memfd?.perms).toBe('rw-');
-    expect(intro.memoryMap(mounted).items.some((e) => e.path === '/mnt/deep/t/sub/mnetprog')).toBe(true);
-  });
+    it('names deleted files, memfds, heap, stack and vdso as the guest does', () => {
+      const paths = intro.memoryMap(mapper).items.map((e) => e.path ?? '');
+      expect(paths).toContain('/tmp/psmap.dat (deleted)');
+      expect(paths).toContain('/memfd:psmap (deleted)');
+      expect(paths).toContain('[stack]');
+      expect(paths).toContain('[vdso]');
+      expect(paths.some((p) => p.endsWith('/netprog') || p.endsWith('/mapper'))).toBe(true);
+      const memfd = intro.memoryMap(mapper).items.find((e) => e.path === '/memfd:psmap (deleted)');
+      expect(memfd?.shared).toBe(true);
+      expect(memfd?.perms).toBe('rw-');
+      expect(intro.memoryMap(mounted).items.some((e) => e.path === '/mnt/deep/t/sub/mnetprog')).toBe(true);
+    });
 
-  it('reports an unknown pid as a problem, and kernel threads have no map', () => {
-    const none = intro.memoryMap(999999);
-    expect(none.items).toEqual([]);
-    expect(none.problems[0]?.code).toBe('NOT_FOUND');
-    const kthreadd = intro.memoryMap(2);
-    expect(kthreadd.items).toEqual([]);
-    expect(kthreadd.problems).toEqual([]);
-  });
+    it('reports an unknown pid as a problem, and kernel threads have no map', () => {
+      const none = intro.memoryMap(999999);
+      expect(none.items).toEqual([]);
+      expect(none.problems[0]?.code).toBe('NOT_FOUND');
+      const kthreadd = intro.memoryMap(2);
+      expect(kthreadd.items).toEqual([]);
+      expect(kthreadd.problems).toEqual([]);
+    });
 
-  it('baseline guest mode: a process started with an LD_PRELOADed library shows the extra library', async () => {
-    const clean = (await lab.spawn(['netprog', 'udp-bind', '6001', '4'], { as: 'bsvc' })).pid;
-    const injected = (await lab.spawn(['env', 'LD_PRELOAD=/bin/beacon.so', '/tmp/bsvc', 'udp-bind', '6002', '4'])).pid;
-    intro.refresh();
-    const dir = mkdtempSync(join(tmpdir(), 'parasight-bl-linux-'));
-    const store = new BaselineStore(join(dir, 'b.db'));
-    try {
-      const d = await BaselineDetector.create({ store, source: new GuestMapSource(intro, { vm: 'linux-lab' }) });
-      const rec = await d.record({ pid: clean });
-      expect(rec[0]!.stored.record.feature.paths).toContain('/lib/x86_64-linux-gnu/libc.so.6');
-      const again = await d.check({ pid: clean });
-      expect(again[0]!.comparison.findings).toEqual([]);
-      const [r] = await d.check({ pid: injected });
-      expect(r!.comparison.findings.map((f) => `${f.kind}:${f.path}`)).toEqual(['extra:/bin/beacon.so']);
-    } finally {
-      store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    it('baseline guest mode: a process started with an LD_PRELOADed library shows the extra library', async () => {
+      const clean = (await lab.spawn(['netprog', 'udp-bind', '6001', '4'], { as: 'bsvc' })).pid;
+      const injected = (await lab.spawn(['env', 'LD_PRELOAD=/bin/beacon.so', '/tmp/bsvc', 'udp-bind', '6002', '4'])).pid;
+      intro.refresh();
+      const dir = mkdtempSync(join(tmpdir(), 'parasight-bl-linux-'));
+      const store = new BaselineStore(join(dir, 'b.db'));
+      try {
+        const d = await BaselineDetector.create({ store, source: new GuestMapSource(intro, { vm: 'linux-lab' }) });
+        const rec = await d.record({ pid: clean });
+        expect(rec[0]!.stored.record.feature.paths).toContain('/lib/x86_64-linux-gnu/libc.so.6');
+        const again = await d.check({ pid: clean });
+        expect(again[0]!.comparison.findings).toEqual([]);
+        const [r] = await d.check({ pid: injected });
+        expect(r!.comparison.findings.map((f) => `${f.kind}:${f.path}`)).toEqual(['extra:/bin/beacon.so']);
+      } finally {
+        store.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
-});
+}
