@@ -38,6 +38,9 @@ function commandExists(cmd) {
 
 /** Why the lab cannot run on this machine (with that lab kernel, default the first), or undefined when it can. */
 export function labUnavailable(kernel) {
+  // An explicit off switch: the machine may be able to run the lab while its owner does not want guests booted
+  // (and tests use it to exercise what happens without the lab).
+  if (process.env.PARASIGHT_LAB === 'off') return 'the lab is switched off (PARASIGHT_LAB=off)';
   if (process.platform !== 'linux') return 'the lab needs Linux';
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return 'the lab needs root (network namespace, bridge and tap devices)';

@@ -41,7 +41,7 @@ describe('parasight demo', () => {
   it('flags explorer.exe as parasitized by its C2 connection and lets the services pass', async () => {
     const out: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
-    expect(await demo.run(['--json'])).toBe(0);
+    expect(await demo.run(['--offline', '--json'])).toBe(0);
     vi.restoreAllMocks();
     const doc = JSON.parse(out.join('')) as { events: Array<Record<string, any>>; guest: { os: string } };
     expect(doc.guest.os).toBe('windows');
@@ -62,7 +62,7 @@ describe('parasight demo', () => {
   it('prints a readable report', async () => {
     const out: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
-    expect(await demo.run([])).toBe(0);
+    expect(await demo.run(['--offline'])).toBe(0);
     vi.restoreAllMocks();
     expect(out.join('')).toMatch(/explorer\.exe\[1484\].*41\.168\.5\.140:8080 deny/);
   });
