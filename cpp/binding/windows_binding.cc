@@ -8,6 +8,7 @@
 #include "binding/problems_binding.h"
 #include "binding/registry.h"
 #include "binding/space_handle.h"
+#include "binding/table.h"
 #include "binding/windows_convert.h"
 #include "windows/discovery.h"
 #include "windows/lists.h"
@@ -121,6 +122,20 @@ ProcessLayout processLayoutOf(Napi::Env env, const Napi::Object& o) {
   return l;
 }
 
+// The _EPROCESS fields a list walk and a pool scan both report (ProcessRecord, ScannedProcess).
+template <typename P>
+void setProcessFields(Napi::Env env, Napi::Object& x, const P& p) {
+  x.Set("pid", p.pid);
+  x.Set("ppid", p.ppid);
+  x.Set("name", p.name);
+  x.Set("createTime", fromU64(env, p.createTime));
+  x.Set("exitTime", fromU64(env, p.exitTime));
+  x.Set("dtb", fromU64(env, p.dtb));
+  x.Set("peb", fromU64(env, p.peb));
+  x.Set("objectTable", fromU64(env, p.objectTable));
+  x.Set("threads", p.threads);
+}
+
 // windows_processes(space, layout, head, max, paths) → {items, problems}
 Napi::Value Processes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -131,27 +146,11 @@ Napi::Value Processes(const Napi::CallbackInfo& info) {
   bool paths = info[4].ToBoolean();
   Problems problems;
   auto list = walkProcesses(*space, l, head, max, paths, problems);
-  Napi::Array items = Napi::Array::New(env, list.size());
-  for (size_t i = 0; i < list.size(); i++) {
-    const ProcessRecord& p = list[i];
-    Napi::Object x = Napi::Object::New(env);
+  return tableOf(env, list, problems, [&](Napi::Object& x, const ProcessRecord& p) {
     x.Set("address", fromU64(env, p.address));
-    x.Set("pid", p.pid);
-    x.Set("ppid", p.ppid);
-    x.Set("name", p.name);
-    x.Set("createTime", fromU64(env, p.createTime));
-    x.Set("exitTime", fromU64(env, p.exitTime));
-    x.Set("dtb", fromU64(env, p.dtb));
-    x.Set("peb", fromU64(env, p.peb));
-    x.Set("objectTable", fromU64(env, p.objectTable));
-    x.Set("threads", p.threads);
+    setProcessFields(env, x, p);
     if (!p.path.empty()) x.Set("path", u16(env, p.path));
-    items.Set(static_cast<uint32_t>(i), x);
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("items", items);
-  out.Set("problems", problemsOf(env, problems));
-  return out;
+  });
 }
 
 // windows_psscan(memory, layout, maxObjects) → {items, bytesScanned, problems}; addresses physical
@@ -161,30 +160,15 @@ Napi::Value PsScan(const Napi::CallbackInfo& info) {
   ProcessLayout l = processLayoutOf(env, objectOf(info[1], "layout"));
   Problems problems;
   ProcessScanResult r = scanProcesses(*mem, l, toU32(info[2], "maxObjects"), problems);
-  Napi::Array items = Napi::Array::New(env, r.processes.size());
-  for (size_t i = 0; i < r.processes.size(); i++) {
-    const ScannedProcess& p = r.processes[i];
-    Napi::Object x = Napi::Object::New(env);
+  Napi::Object out = tableOf(env, r.processes, problems, [&](Napi::Object& x, const ScannedProcess& p) {
     x.Set("physical", fromU64(env, p.physical));
     x.Set("pool", fromU64(env, p.pool));
     x.Set("freed", p.freed);
-    x.Set("pid", p.pid);
-    x.Set("ppid", p.ppid);
-    x.Set("name", p.name);
-    x.Set("createTime", fromU64(env, p.createTime));
-    x.Set("exitTime", fromU64(env, p.exitTime));
-    x.Set("dtb", fromU64(env, p.dtb));
-    x.Set("peb", fromU64(env, p.peb));
-    x.Set("objectTable", fromU64(env, p.objectTable));
-    x.Set("threads", p.threads);
+    setProcessFields(env, x, p);
     x.Set("flink", fromU64(env, p.flink));
     x.Set("blink", fromU64(env, p.blink));
-    items.Set(static_cast<uint32_t>(i), x);
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("items", items);
+  });
   out.Set("bytesScanned", static_cast<double>(r.bytesScanned));
-  out.Set("problems", problemsOf(env, problems));
   return out;
 }
 
@@ -205,21 +189,7 @@ Napi::Value Modules(const Napi::CallbackInfo& info) {
   }
   Problems problems;
   auto list = walkModules(*space, l, toU64(info[2], "head"), toU32(info[3], "max"), problems);
-  Napi::Array items = Napi::Array::New(env, list.size());
-  for (size_t i = 0; i < list.size(); i++) {
-    const ModuleRecord& m = list[i];
-    Napi::Object x = Napi::Object::New(env);
-    x.Set("entry", fromU64(env, m.entry));
-    x.Set("base", fromU64(env, m.base));
-    x.Set("size", m.size);
-    x.Set("name", u16(env, m.name));
-    x.Set("path", u16(env, m.path));
-    items.Set(static_cast<uint32_t>(i), x);
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("items", items);
-  out.Set("problems", problemsOf(env, problems));
-  return out;
+  return tableOf(env, list, problems, [&](Napi::Object& x, const ModuleRecord& m) { setModuleFields(env, x, m); });
 }
 
 // windows_vads(space, layout, eprocess, max) → {items, problems}
@@ -229,10 +199,7 @@ Napi::Value Vads(const Napi::CallbackInfo& info) {
   VadLayout l = vadLayoutOf(env, objectOf(info[1], "layout"));
   Problems problems;
   auto list = walkVads(*space, l, toU64(info[2], "eprocess"), toU32(info[3], "max"), problems);
-  Napi::Array items = Napi::Array::New(env, list.size());
-  for (size_t i = 0; i < list.size(); i++) {
-    const VadRecord& v = list[i];
-    Napi::Object x = Napi::Object::New(env);
+  return tableOf(env, list, problems, [&](Napi::Object& x, const VadRecord& v) {
     x.Set("address", fromU64(env, v.address));
     x.Set("start", fromU64(env, v.start));
     x.Set("end", fromU64(env, v.end));
@@ -241,12 +208,7 @@ Napi::Value Vads(const Napi::CallbackInfo& info) {
     x.Set("commit", v.commitCharge);
     x.Set("tag", v.tag);
     if (!v.path.empty()) x.Set("path", u16(env, v.path));
-    items.Set(static_cast<uint32_t>(i), x);
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("items", items);
-  out.Set("problems", problemsOf(env, problems));
-  return out;
+  });
 }
 
 Registrar r1("windows_discover", Discover);

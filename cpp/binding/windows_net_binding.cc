@@ -6,6 +6,7 @@
 #include "binding/memory_handle.h"
 #include "binding/registry.h"
 #include "binding/space_handle.h"
+#include "binding/table.h"
 #include "binding/windows_convert.h"
 #include "windows/poolscan.h"
 #include "windows/tcpip.h"
@@ -37,15 +38,12 @@ Napi::Object peOf(Napi::Env env, const PeInfo& pe) {
     peo.Set("fileVersion", std::to_string(pe.fileVersionMS >> 16) + "." + std::to_string(pe.fileVersionMS & 0xffff) + "." +
                                std::to_string(pe.fileVersionLS >> 16) + "." + std::to_string(pe.fileVersionLS & 0xffff));
   }
-  Napi::Array secs = Napi::Array::New(env, pe.sections.size());
-  for (size_t i = 0; i < pe.sections.size(); i++) {
-    Napi::Object s = Napi::Object::New(env);
-    s.Set("name", pe.sections[i].name);
-    s.Set("rva", pe.sections[i].rva);
-    s.Set("size", pe.sections[i].size);
-    s.Set("flags", pe.sections[i].flags);
-    secs.Set(static_cast<uint32_t>(i), s);
-  }
+  Napi::Array secs = arrayOf(env, pe.sections, [](Napi::Object& x, const PeSection& sec) {
+    x.Set("name", sec.name);
+    x.Set("rva", sec.rva);
+    x.Set("size", sec.size);
+    x.Set("flags", sec.flags);
+  });
   peo.Set("sections", secs);
   return peo;
 }
@@ -61,10 +59,7 @@ Napi::Value Pe(const Napi::CallbackInfo& info) {
 }
 
 Napi::Array connectionsOf(Napi::Env env, const TcpipResult& r) {
-  Napi::Array conns = Napi::Array::New(env, r.connections.size());
-  for (size_t i = 0; i < r.connections.size(); i++) {
-    const ConnectionRecord& c = r.connections[i];
-    Napi::Object x = Napi::Object::New(env);
+  return arrayOf(env, r.connections, [&](Napi::Object& x, const ConnectionRecord& c) {
     x.Set("address", fromU64(env, c.address));
     x.Set("localAddress", ip4(env, c.localIp));
     x.Set("localPort", c.localPort);
@@ -72,16 +67,11 @@ Napi::Array connectionsOf(Napi::Env env, const TcpipResult& r) {
     x.Set("remotePort", c.remotePort);
     x.Set("pid", c.pid);
     x.Set("freed", c.freed);
-    conns.Set(static_cast<uint32_t>(i), x);
-  }
-  return conns;
+  });
 }
 
 Napi::Array socketsOf(Napi::Env env, const TcpipResult& r) {
-  Napi::Array socks = Napi::Array::New(env, r.sockets.size());
-  for (size_t i = 0; i < r.sockets.size(); i++) {
-    const SocketRecord& s = r.sockets[i];
-    Napi::Object x = Napi::Object::New(env);
+  return arrayOf(env, r.sockets, [&](Napi::Object& x, const SocketRecord& s) {
     x.Set("address", fromU64(env, s.address));
     x.Set("localAddress", ip4(env, s.localIp));
     x.Set("port", s.port);
@@ -89,9 +79,7 @@ Napi::Array socketsOf(Napi::Env env, const TcpipResult& r) {
     x.Set("pid", s.pid);
     x.Set("createTime", fromU64(env, s.createTime));
     x.Set("freed", s.freed);
-    socks.Set(static_cast<uint32_t>(i), x);
-  }
-  return socks;
+  });
 }
 
 TcpipLayout tcpipLayoutOf(Napi::Env env, const Napi::Object& o) {

@@ -5,6 +5,7 @@
 #include "binding/convert.h"
 #include "binding/registry.h"
 #include "binding/space_handle.h"
+#include "binding/table.h"
 #include "binding/windows_convert.h"
 #include "windows/ldr.h"
 #include "windows/malfind.h"
@@ -28,18 +29,7 @@ Napi::Value Ldr(const Napi::CallbackInfo& info) {
   out.Set("ldr", fromU64(env, r.ldr));
   const char* names[3] = {"load", "memory", "init"};
   for (int k = 0; k < 3; k++) {
-    Napi::Array a = Napi::Array::New(env, r.lists[k].size());
-    for (size_t i = 0; i < r.lists[k].size(); i++) {
-      const LdrEntry& m = r.lists[k][i];
-      Napi::Object x = Napi::Object::New(env);
-      x.Set("entry", fromU64(env, m.entry));
-      x.Set("base", fromU64(env, m.base));
-      x.Set("size", m.size);
-      x.Set("name", u16(env, m.name));
-      x.Set("path", u16(env, m.path));
-      a.Set(static_cast<uint32_t>(i), x);
-    }
-    out.Set(names[k], a);
+    out.Set(names[k], arrayOf(env, r.lists[k], [&](Napi::Object& x, const LdrEntry& m) { setModuleFields(env, x, m); }));
   }
   out.Set("problems", problemsOf(env, problems));
   return out;
@@ -53,10 +43,7 @@ Napi::Value Malfind(const Napi::CallbackInfo& info) {
   auto process = processSpace(*kernel, toU64(info[3], "dtb"));
   Problems problems;
   auto found = findInjected(*kernel, *process, l, toU64(info[2], "eprocess"), toU32(info[4], "maxPagesPerVad"), problems);
-  Napi::Array items = Napi::Array::New(env, found.size());
-  for (size_t i = 0; i < found.size(); i++) {
-    const InjectedRegion& r = found[i];
-    Napi::Object x = Napi::Object::New(env);
+  return tableOf(env, found, problems, [&](Napi::Object& x, const InjectedRegion& r) {
     x.Set("vad", fromU64(env, r.vad));
     x.Set("start", fromU64(env, r.start));
     x.Set("end", fromU64(env, r.end));
@@ -70,12 +57,7 @@ Napi::Value Malfind(const Napi::CallbackInfo& info) {
     x.Set("peHeader", r.peHeader);
     if (r.peHeader) x.Set("peAt", fromU64(env, r.peAt));
     x.Set("prologue", r.prologue);
-    items.Set(static_cast<uint32_t>(i), x);
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("items", items);
-  out.Set("problems", problemsOf(env, problems));
-  return out;
+  });
 }
 
 Registrar r1("windows_ldr", Ldr);
