@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { QmpClient } from '../memory/qmp.js';
-import type { SensorEvent } from '../events/event.js';
+import type { Evidence, SensorEvent } from '../events/event.js';
 
 /** The slice of the lab (test/lab/lab.mjs) the live demo drives. */
 interface Lab {
@@ -158,6 +158,22 @@ function describe(e: SensorEvent): string {
   return `${e.process ? `${e.process.name}[${e.process.pid}]` : '(unattributed)'} ${where}`;
 }
 
+function evidenceText(ev: Evidence): string {
+  const f = ev as Record<string, unknown>;
+  if (ev.kind === 'connection') {
+    const flow = f.flow as SensorEvent['flow'];
+    return `connection ${flow ? `${flow.direction} ${flow.proto} ${flow.local}:${flow.lport} -> ${flow.remote}:${flow.rport}` : '?'}, first packet ${String(f.first_seen)}, ${String(f.verdict)} by ${String(f.rule)}`;
+  }
+  if (ev.kind === 'policy') {
+    return `policy "${String(f.policy)}": ${Number(f.rule_index) < 0 ? 'no rule allows it (mode default-deny)' : `rule ${String(f.rule)}`}${f.learned ? ' (learned)' : ''}`;
+  }
+  if (ev.kind === 'process') {
+    const created = f.create_time_base === 'boot' ? `${(Number(f.create_time) / 1000).toFixed(1)} s after guest boot` : new Date(Number(f.create_time)).toISOString();
+    return `process ${String(f.name)} pid ${String(f.pid)} (parent ${String(f.ppid)}), path ${String(f.path ?? 'not read')}, started ${created}`;
+  }
+  return JSON.stringify(ev);
+}
+
 function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null || !child.pid) return Promise.resolve();
   return new Promise((resolve) => {
@@ -249,10 +265,7 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
     const caught = await feed.until(() => feed.events.find((e) => e.type === 'process.parasitized'), 'process.parasitized event', 60_000);
     n.say(`  CAUGHT: ${caught.type} ${describe(caught)} (risk ${caught.risk}, ${caught.ts})`);
     n.say(`  reason: ${caught.reason}`);
-    for (const ev of caught.evidence) {
-      const { kind, ...rest } = ev;
-      n.say(`  evidence ${kind}: ${JSON.stringify(rest)}`);
-    }
+    for (const ev of caught.evidence) n.say(`  evidence: ${evidenceText(ev)}`);
 
     if (opts.keep) {
       // While the injected connection is still open: the guest's own view, then a memory dump for offline replay.
@@ -281,6 +294,11 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
       ? `done in ${n.elapsed()}: the injected code was caught in ${PROGRAM} (pid ${prog.pid}); its legitimate connection passed.`
       : `done in ${n.elapsed()}: NOT the expected outcome (${parasitized.length} process.parasitized event(s); allowed connection: ${allowed.verdict}).`);
     return ok ? 0 : 1;
+  } catch (e) {
+    // A guest that did not boot, a sensor that died, an event that never came: say so, with what is known.
+    n.stopWaiting();
+    process.stderr.write(`parasight demo: the live run failed after ${n.elapsed()}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
   } finally {
     n.stopWaiting();
     process.off('SIGINT', onSignal);
