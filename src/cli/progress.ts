@@ -35,3 +35,13 @@ export function fileProgress(label: string, stream: NodeJS.WriteStream = process
     },
   };
 }
+
+/**
+ * A status line on a terminal's stderr for a step that reports no progress of its own (e.g. a synchronous scan);
+ * returns the function that clears it. Nothing when stderr is not a terminal.
+ */
+export function statusLine(text: string, stream: NodeJS.WriteStream = process.stderr): () => void {
+  if (!stream.isTTY) return () => undefined;
+  stream.write(`${text} ...`);
+  return () => void stream.write('\r\x1b[K');
+}

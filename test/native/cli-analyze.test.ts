@@ -89,7 +89,7 @@ describe('parasight analyze', () => {
       process.stderr.isTTY = wasTty;
       vi.restoreAllMocks();
     }
-    expect(err.join('')).toMatch(new RegExp(`reading ${pcap}: 100%`));
+    expect(err.join('')).toMatch(new RegExp(`finding the guest kernel in ${truth.path} \\.\\.\\.[^]*reading ${pcap}: 100%`));
     const doc = JSON.parse(out.join(''));
     const e = doc.events.find((x: { flow?: { rport: number } }) => x.flow?.rport === 8080);
     expect(e).toMatchObject({ process: { pid: 1484, name: 'explorer.exe' }, flow: { local: '172.16.112.128', lport: 1038, remote: '41.168.5.140', direction: 'outbound' } });

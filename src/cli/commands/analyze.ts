@@ -12,7 +12,7 @@ import { UsageError, type Command } from '../command.js';
 import { createSensor } from '../../sensor/sensor.js';
 import type { SensorEvent } from '../../events/event.js';
 import { eventLine } from './watch.js';
-import { fileProgress } from '../progress.js';
+import { fileProgress, statusLine } from '../progress.js';
 import { viewReport, viewText } from './analyze-views.js';
 
 const USAGE = [
@@ -238,11 +238,18 @@ export const analyze: Command = {
     const kdbg = address(values.kdbg, '--kdbg');
     const mem = await openMemory(parseMemorySpec(values.memory));
     try {
-      const g = openIntrospector(mem, {
-        ...(values.profile !== undefined ? { profile: values.profile } : {}),
-        ...(dtb !== undefined ? { dtb } : {}),
-        ...(kdbg !== undefined ? { kdbg } : {}),
-      });
+      // Finding the kernel can scan the whole image (seconds for a Linux guest without a profile).
+      const cleared = statusLine(`finding the guest kernel in ${values.memory}`);
+      let g: GuestIntrospector;
+      try {
+        g = openIntrospector(mem, {
+          ...(values.profile !== undefined ? { profile: values.profile } : {}),
+          ...(dtb !== undefined ? { dtb } : {}),
+          ...(kdbg !== undefined ? { kdbg } : {}),
+        });
+      } finally {
+        cleared();
+      }
       try {
         const r = report(g);
         const views = viewReport(g, { processes: values.processes, modules: values.modules, vads: values.vads, findings: values.findings });
