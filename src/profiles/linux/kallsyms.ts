@@ -10,7 +10,10 @@
  * We find the token table/index pair (256 strictly increasing u16 offsets, each pointing just past a NUL of the
  * table before them), then the num_syms/names/markers triple whose markers agree with the decoded names, then the
  * offsets. Newer kernels (6.2+) moved offsets and relative_base after token_index; both layouts are tried, and a
- * result is accepted only when the decoded addresses are sorted and _text lands on the .text section.
+ * result is accepted only when the decoded addresses are sorted and _text lands on the .text section. Offsets are
+ * decoded two ways: with KALLSYMS_ABSOLUTE_PERCPU (x86 up to 6.14: non-negative = absolute per-CPU offset, negative =
+ * relative_base - 1 - value; seen on Debian 6.1 and 6.12) and without it (every entry an unsigned offset from
+ * relative_base, kernels that dropped that option).
  */
 import { ParasightError } from '../../errors.js';
 import type { Elf64 } from './elf.js';
@@ -128,12 +131,16 @@ function findNames(ro: Uint8Array, dv: DataView, tokens: TokenTables): Names | u
   return undefined;
 }
 
-function addresses(dv: DataView, offsetsAt: number, n: number, base: bigint): bigint[] {
+function addresses(dv: DataView, offsetsAt: number, n: number, base: bigint, absolutePercpu: boolean): bigint[] {
   const out: bigint[] = new Array<bigint>(n);
   for (let i = 0; i < n; i++) {
-    const o = dv.getInt32(offsetsAt + 4 * i, true);
-    // KALLSYMS_ABSOLUTE_PERCPU: non-negative entries are absolute (per-CPU offsets), negative ones are relative.
-    out[i] = o >= 0 ? BigInt(o) : base - 1n - BigInt(o);
+    if (absolutePercpu) {
+      // Non-negative entries are absolute (per-CPU offsets), negative ones count down from relative_base.
+      const o = dv.getInt32(offsetsAt + 4 * i, true);
+      out[i] = o >= 0 ? BigInt(o) : base - 1n - BigInt(o);
+    } else {
+      out[i] = base + BigInt(dv.getUint32(offsetsAt + 4 * i, true));
+    }
   }
   return out;
 }
@@ -179,9 +186,11 @@ export function findKallsyms(ro: Uint8Array, origin: string, isText: (address: b
   for (const c of candidates) {
     if (c.offsetsAt < 0 || c.baseAt + 8 > ro.length) continue;
     const base = dv.getBigUint64(c.baseAt, true);
-    const addrs = addresses(dv, c.offsetsAt, n, base);
-    const syms = found.names.map((s, i) => ({ name: s.name, type: s.type, address: addrs[i]! }));
-    if (plausible(syms, isText)) return syms;
+    for (const absolutePercpu of [true, false]) {
+      const addrs = addresses(dv, c.offsetsAt, n, base, absolutePercpu);
+      const syms = found.names.map((s, i) => ({ name: s.name, type: s.type, address: addrs[i]! }));
+      if (plausible(syms, isText)) return syms;
+    }
   }
   throw new ParasightError(`${origin}: kallsyms addresses do not decode to a sorted table starting at _text`, {
     code: 'FORMAT',
