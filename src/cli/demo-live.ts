@@ -223,6 +223,16 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
     n.say(`policy: ${PROGRAM} may open one kind of connection, TCP to ${lab.hostV4}:${lab.peerPort}; everything else it does is denied:`);
     for (const line of policyText(lab).trimEnd().split('\n')) n.say(`  | ${line}`);
 
+    n.say();
+    n.waiting('starting the sensor (parasight watch on tap0): finding the guest kernel in its RAM');
+    sensor = spawn('ip', ['netns', 'exec', lab.netns, process.execPath, cliMain, 'watch', '--iface', 'tap0', '--memory', `live:${lab.ramPath}`,
+      '--rules', policy, '--guest-ip', lab.guestV4, '--guest-ip', lab.guestV6, '--vm', 'lab', '--allowed', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const feed = new EventFeed(sensor, (e) => {
+      if (opts.json) process.stdout.write(JSON.stringify(e) + '\n');
+    });
+    await feed.until(() => feed.log.find((l) => l.includes('"msg":"watching"')), 'sensor start', 120_000);
+    n.say(`sensor watching (${n.elapsed()}): live capture on tap0, guest RAM read through live:${lab.ramPath}`);
+    // Recording starts after the sensor and stops before it: every packet in the file was also seen live.
     if (opts.keep) {
       mkdirSync(opts.keep, { recursive: true });
       tcpdump = spawn('ip', ['netns', 'exec', lab.netns, 'tcpdump', '-i', 'tap0', '-n', '-U', '-s', '0', '-w', join(opts.keep, KEPT.capture)], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -237,16 +247,6 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
       });
       n.say(`recording the tap with tcpdump into ${join(opts.keep, KEPT.capture)}`);
     }
-
-    n.say();
-    n.waiting('starting the sensor (parasight watch on tap0): finding the guest kernel in its RAM');
-    sensor = spawn('ip', ['netns', 'exec', lab.netns, process.execPath, cliMain, 'watch', '--iface', 'tap0', '--memory', `live:${lab.ramPath}`,
-      '--rules', policy, '--guest-ip', lab.guestV4, '--guest-ip', lab.guestV6, '--vm', 'lab', '--allowed', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const feed = new EventFeed(sensor, (e) => {
-      if (opts.json) process.stdout.write(JSON.stringify(e) + '\n');
-    });
-    await feed.until(() => feed.log.find((l) => l.includes('"msg":"watching"')), 'sensor start', 120_000);
-    n.say(`sensor watching (${n.elapsed()}): live capture on tap0, guest RAM read through live:${lab.ramPath}`);
 
     n.say();
     n.say(`clean phase: the guest starts ${PROGRAM} (netprog under that name), which connects to its update server.`);
