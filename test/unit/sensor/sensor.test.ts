@@ -186,6 +186,8 @@ describe('Sensor end to end (in-memory guest)', () => {
     expect(events).toEqual([]);
     s.policyStore.replace({ version: 1, processes: [{ name: 'curl', mode: 'default-deny', rules: [] }] });
     expect(events.map((e) => e.type)).toEqual(['process.parasitized', 'connection.abnormal']);
+    // Dated by the capture clock at the reload (the capture's time plus the little wall time since), not the wall clock.
+    for (const e of events) expect(Date.parse(e.ts) - 1_700_000_000_001).toSatisfy((d: number) => d >= 0 && d < 60_000);
     expect(s.metrics().vms[0]!.flows.flows).toBe(1);
     expect(s.metrics().policyGeneration).toBe(2);
   });
