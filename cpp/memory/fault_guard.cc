@@ -70,4 +70,18 @@ bool guardedCopy(void* dst, const void* src, size_t len) {
   return true;
 }
 
+bool guardedCall(void (*fn)(void*), void* arg) {
+  installOnce();
+  sigjmp_buf env;
+  if (sigsetjmp(env, 0) != 0) {
+    return false;
+  }
+  tGuard = &env;
+  asm volatile("" ::: "memory");
+  fn(arg);
+  asm volatile("" ::: "memory");
+  tGuard = nullptr;
+  return true;
+}
+
 }  // namespace parasight

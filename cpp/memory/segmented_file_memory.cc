@@ -78,6 +78,75 @@ size_t SegmentedFileMemory::readBulk(uint64_t pa, void* dst, size_t len, Error* 
   });
 }
 
+namespace {
+
+// State of one guarded run over a batch: `next` is the item being copied, so after a fault it names the culprit.
+struct GatherRun {
+  const std::vector<FileSegment>* segments;
+  const uint8_t* base;
+  const uint64_t* addrs;
+  size_t count, itemSize;
+  uint8_t* out;
+  uint8_t* ok;  // 1 copied, 2 left for read()
+  volatile size_t next;
+};
+
+constexpr size_t kPrefetchAhead = 16;
+
+void gather(void* arg) {
+  auto* g = static_cast<GatherRun*>(arg);
+  const std::vector<FileSegment>& segs = *g->segments;
+  size_t seg = 0;
+  for (size_t i = g->next; i < g->count; i = g->next) {
+    const uint64_t pa = g->addrs[i];
+    // Batches of small items are bound by cache and TLB misses, not by the copies: ask for items ahead early so
+    // that their misses overlap.
+    if (i + kPrefetchAhead < g->count) {
+      const uint64_t ahead = g->addrs[i + kPrefetchAhead];
+      const FileSegment& s = segs[seg];
+      if (ahead >= s.physStart && ahead - s.physStart < s.length) __builtin_prefetch(g->base + s.fileOffset + (ahead - s.physStart));
+    }
+    // Walker batches are mostly in one segment: try the last one before searching.
+    if (pa < segs[seg].physStart || pa - segs[seg].physStart >= segs[seg].length) {
+      seg = 0;
+      while (seg < segs.size() && !(pa >= segs[seg].physStart && pa - segs[seg].physStart < segs[seg].length)) seg++;
+    }
+    if (seg == segs.size()) {
+      seg = 0;
+      g->ok[i] = 2;
+    } else if (segs[seg].length - (pa - segs[seg].physStart) < g->itemSize) {
+      g->ok[i] = 2;
+    } else {
+      std::memcpy(g->out + i * g->itemSize, g->base + segs[seg].fileOffset + (pa - segs[seg].physStart), g->itemSize);
+      g->ok[i] = 1;
+    }
+    g->next = i + 1;
+  }
+}
+
+}  // namespace
+
+size_t SegmentedFileMemory::readMany(const uint64_t* addrs, size_t count, size_t itemSize, uint8_t* out, uint8_t* ok) {
+  if (segments_.empty() || segments_.size() > 64) return PhysicalMemory::readMany(addrs, count, itemSize, out, ok);
+  GatherRun g{&segments_, file_->data(), addrs, count, itemSize, out, ok, 0};
+  while (g.next < count) {
+    if (guardedCall(gather, &g)) break;
+    ok[g.next] = 2;  // the item that faulted: read() reports it
+    g.next = g.next + 1;
+  }
+  size_t good = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (ok[i] == 2) {
+      Error err;
+      uint8_t* dst = out + i * itemSize;
+      ok[i] = read(addrs[i], dst, itemSize, &err) == itemSize ? 1 : 0;
+      if (!ok[i]) std::memset(dst, 0, itemSize);
+    }
+    good += ok[i];
+  }
+  return good;
+}
+
 const uint8_t* SegmentedFileMemory::direct(uint64_t pa, size_t len) const {
   if (!stable_) return nullptr;
   long idx = findRange(pa);

@@ -28,6 +28,9 @@ class SegmentedFileMemory : public PhysicalMemory {
   std::string origin() const override { return file_->path(); }
   size_t read(uint64_t pa, void* dst, size_t len, Error* err) override;
   size_t readBulk(uint64_t pa, void* dst, size_t len, Error* err) override;
+  // Items inside one segment are copied under a single fault guard; the rest (holes, segment ends, a fault) go
+  // through read() one at a time.
+  size_t readMany(const uint64_t* addrs, size_t count, size_t itemSize, uint8_t* out, uint8_t* ok) override;
   const uint8_t* direct(uint64_t pa, size_t len) const override;
   // Data regions of the file (SEEK_DATA/SEEK_HOLE): on tmpfs and memfd these are the pages the guest has touched.
   bool residentRanges(uint64_t pa, uint64_t len, std::vector<PhysRange>* out, Error* err) override;
