@@ -34,6 +34,12 @@ uint32_t field(const Napi::Object& o, const char* key) {
   return v;
 }
 
+// An offset the walkers can do without (absent → 0).
+uint32_t optionalField(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() || v.IsNull() ? 0 : field(o, key);
+}
+
 uint64_t u64Of(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   return v.IsUndefined() || v.IsNull() ? 0 : toU64(v, key);
@@ -148,6 +154,8 @@ Napi::Value WalkerCreate(const Napi::CallbackInfo& info) {
   l.task.files = field(o, "files");
   l.task.mmPgd = field(o, "mmPgd");
   l.file.filesFdt = field(o, "filesFdt");
+  l.file.filesOpenFdsInit = optionalField(o, "filesOpenFdsInit");
+  l.file.filesFdArray = optionalField(o, "filesFdArray");
   l.file.fdtMaxFds = field(o, "fdtMaxFds");
   l.file.fdtFd = field(o, "fdtFd");
   l.file.fileOp = field(o, "fileOp");
@@ -212,7 +220,8 @@ std::array<uint8_t, 16> addr16(const Napi::Value& v, const char* what) {
 }
 
 // linux_find(walker, proto, lport, rport, laddr16, raddr16) → flat encoding plus `match` (socket index, -1 when
-// none) and `swept` (true: the encoding is a whole new sweep; false: just the owner and its socket)
+// none) and `stage` ("sweep": the encoding is a whole new sweep; "known-tables" / "new-tasks": just the owner and
+// its socket, found by that cheap stage)
 Napi::Value Find(const Napi::CallbackInfo& info) {
   Walker& w = walkerOf(info[0]);
   SocketQuery q;
@@ -228,7 +237,10 @@ Napi::Value Find(const Napi::CallbackInfo& info) {
   Walker::FindResult r = w.find(q, problems);
   Napi::Object out = encode(info.Env(), r.tasks, r.sockets, problems);
   out.Set("match", Napi::Number::New(info.Env(), static_cast<double>(r.match)));
-  out.Set("swept", Napi::Boolean::New(info.Env(), r.swept));
+  const char* stage = r.stage == Walker::Stage::kKnownTables ? "known-tables"
+                      : r.stage == Walker::Stage::kNewTasks  ? "new-tasks"
+                                                              : "sweep";
+  out.Set("stage", Napi::String::New(info.Env(), stage));
   return out;
 }
 

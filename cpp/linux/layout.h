@@ -20,6 +20,9 @@ struct TaskLayout {
 
 struct FileLayout {
   uint32_t filesFdt = 0;     // files_struct.fdt
+  // files_struct.open_fds_init and .fd_array: the bitmap and slots of a table of at most 64 descriptors, embedded in
+  // the files_struct and adjacent (0 when the profile lacks them: every table is then re-read through fdt).
+  uint32_t filesOpenFdsInit = 0, filesFdArray = 0;
   uint32_t fdtMaxFds = 0, fdtFd = 0;
   uint32_t fileOp = 0, filePrivate = 0, fileInode = 0;
   uint32_t inodeMode = 0;

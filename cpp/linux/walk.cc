@@ -22,12 +22,6 @@ void mapV4(const uint8_t* v4, std::array<uint8_t, 16>* out) {
   std::memcpy(out->data() + 12, v4, 4);
 }
 
-bool unspecified(const std::array<uint8_t, 16>& a) {
-  static const uint8_t mappedAny[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
-  static const uint8_t any[16] = {};
-  return std::memcmp(a.data(), any, 16) == 0 || std::memcmp(a.data(), mappedAny, 16) == 0;
-}
-
 }  // namespace
 
 Walker::Walker(std::shared_ptr<AddressSpace> space, const KernelLayout& layout, uint64_t initTask,
@@ -253,19 +247,11 @@ std::vector<SocketRecord> Walker::classify(const std::vector<Slot>& files) {
   return out;
 }
 
-std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, Problems& problems) {
+void Walker::readTables(const std::vector<TaskRecord>& tasks, const std::vector<uint32_t>& owner,
+                        std::vector<FdTable>* tables, std::vector<Slot>* slots, Problems& problems) {
   const FileLayout& F = l_.file;
-  std::vector<SocketRecord> out;
-  // Level 2: fd tables (a table shared by several tasks once, for the first of them).
-  std::unordered_set<uint64_t> tables;
-  std::vector<uint32_t> owner;
   Batch fdt;
-  for (uint32_t i = 0; i < tasks.size(); i++) {
-    const TaskRecord& t = tasks[i];
-    if (!t.files || !kernelPointer(t.files) || !tables.insert(t.files).second) continue;
-    fdt.va.push_back(t.files + F.filesFdt);
-    owner.push_back(i);
-  }
+  for (uint32_t i : owner) fdt.va.push_back(tasks[i].files + F.filesFdt);
   read(fdt, 8);
   const uint32_t hdrStart = std::min(F.fdtMaxFds, F.fdtFd);
   const uint32_t hdrLen = std::max(F.fdtMaxFds + 4, F.fdtFd + 8) - hdrStart;
@@ -273,13 +259,7 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
   for (size_t i = 0; i < fdt.va.size(); i++) hdr.va.push_back(fdt.ok[i] ? le64(fdt.at(i)) + hdrStart : 0);
   read(hdr, hdrLen);
   // Level 3: fd arrays. Default-sized tables in one batch, larger ones alone.
-  struct Table {
-    uint32_t task;
-    uint64_t fdt;
-    uint64_t array;
-    uint32_t count;
-  };
-  std::vector<Table> small, large;
+  std::vector<FdTable> small, large;
   for (size_t i = 0; i < hdr.va.size(); i++) {
     const TaskRecord& t = tasks[owner[i]];
     if (!hdr.ok[i]) {
@@ -296,45 +276,48 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
                    array, "fd-table");
       maxFds = limits_.maxFdsPerTable;
     }
-    (maxFds <= kSmallFdTable ? small : large).push_back({owner[i], le64(fdt.at(i)), array, maxFds});
+    (maxFds <= kSmallFdTable ? small : large).push_back({owner[i], t.files, le64(fdt.at(i)), array, maxFds});
   }
-  std::vector<Slot> files;
   Batch arrays;
-  for (const Table& t : small) arrays.va.push_back(t.array);
+  for (const FdTable& t : small) arrays.va.push_back(t.array);
   read(arrays, kSmallFdTable * 8);
   for (size_t i = 0; i < small.size(); i++) {
     if (!arrays.ok[i]) continue;
+    tables->push_back(small[i]);
     for (uint32_t fd = 0; fd < small[i].count; fd++) {
       uint64_t f = le64(arrays.at(i) + fd * 8);
-      if (kernelPointer(f)) files.push_back({small[i].task, fd, f});
+      if (kernelPointer(f)) slots->push_back({small[i].task, fd, f});
     }
   }
   std::vector<uint64_t> big;
-  for (const Table& t : large) {
+  for (const FdTable& t : large) {
     big.assign(t.count, 0);
     Error err;
     if (!readOne(t.array, big.data(), t.count * 8ull, &err)) {
       problems.read(err, "fd array of pid " + std::to_string(tasks[t.task].pid), t.array, "fd-table");
       continue;
     }
+    tables->push_back(t);
     for (uint32_t fd = 0; fd < t.count; fd++) {
-      if (kernelPointer(big[fd])) files.push_back({t.task, fd, big[fd]});
+      if (kernelPointer(big[fd])) slots->push_back({t.task, fd, big[fd]});
     }
   }
-  // Remember every default-sized table and its slots: the next find looks at new descriptors first.
-  known_.clear();
-  for (const Table& t : small) {
-    KnownTable& k = known_[tasks[t.task].files];
-    k.task = tasks[t.task];
-    k.fdt = t.fdt;
-    k.array = t.array;
-    k.count = t.count;
-    k.slots.assign(t.count, 0);
+}
+
+std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, Problems& problems) {
+  std::vector<SocketRecord> out;
+  // Level 2: fd tables (a table shared by several tasks once, for the first of them).
+  std::unordered_set<uint64_t> seen;
+  std::vector<uint32_t> owner;
+  for (uint32_t i = 0; i < tasks.size(); i++) {
+    const TaskRecord& t = tasks[i];
+    if (t.files && kernelPointer(t.files) && seen.insert(t.files).second) owner.push_back(i);
   }
-  for (const Slot& f : files) {
-    auto it = known_.find(tasks[f.task].files);
-    if (it != known_.end() && f.fd < it->second.slots.size()) it->second.slots[f.fd] = f.file;
-  }
+  std::vector<FdTable> tables;
+  std::vector<Slot> files;
+  readTables(tasks, owner, &tables, &files, problems);
+  // The next find compares fd tables with what this sweep saw.
+  remember(tasks, tables, files);
   for (SocketRecord& s : classify(files)) {
     if (out.size() >= limits_.maxSockets) {
       problems.add("LIMIT", "more than " + std::to_string(limits_.maxSockets) + " sockets", s.sock, "fd-table");
@@ -343,90 +326,6 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
     out.push_back(s);
   }
   return out;
-}
-
-bool Walker::findNew(const SocketQuery& q, TaskRecord* task, SocketRecord* sock) {
-  const FileLayout& F = l_.file;
-  if (known_.empty()) return false;
-  // The fd tables the last sweep knew: their fdt pointers in one batch; where the fdtable is the same one, its fd
-  // array has not moved, so the slots are read straight away (a second batch) and compared slot by slot. A table
-  // that was replaced (grew) is left to the full sweep.
-  std::vector<KnownTable*> tables;
-  Batch fdt;
-  for (auto& [files, k] : known_) {
-    tables.push_back(&k);
-    fdt.va.push_back(files + F.filesFdt);
-  }
-  read(fdt, 8);
-  Batch arrays;
-  for (size_t i = 0; i < tables.size(); i++) {
-    arrays.va.push_back(fdt.ok[i] && le64(fdt.at(i)) == tables[i]->fdt ? tables[i]->array : 0);
-  }
-  read(arrays, kSmallFdTable * 8);
-  std::vector<Slot> fresh;
-  for (size_t i = 0; i < tables.size(); i++) {
-    if (!arrays.ok[i]) continue;
-    KnownTable& k = *tables[i];
-    for (uint32_t fd = 0; fd < k.count; fd++) {
-      const uint64_t f = le64(arrays.at(i) + fd * 8);
-      if (f == k.slots[fd] || !kernelPointer(f)) continue;
-      fresh.push_back({static_cast<uint32_t>(i), fd, f});
-      k.slots[fd] = f;
-    }
-  }
-  for (const SocketRecord& s : classify(fresh)) {
-    if (s.proto != q.proto || s.lport != q.lport || s.rport != q.rport || s.raddr != q.raddr) continue;
-    if (!(s.laddr == q.laddr || unspecified(s.laddr))) continue;
-    // The table's task must still be the one that owns it (re-read: name and mm change on exec).
-    const KnownTable& k = *tables[s.task];
-    TaskRecord t;
-    uint64_t next = 0;
-    Error err;
-    if (!readOne(k.task.address + taskSpanStart_, span_.data(), taskSpanLen_, &err)) return false;
-    decodeTask(span_.data(), k.task.address, &t, &next);
-    if (t.files != k.task.files || t.tgid != k.task.tgid) return false;
-    if (t.mm == k.task.mm) {
-      t.ppid = k.task.ppid;
-      t.pgd = k.task.pgd;
-    } else {
-      std::vector<TaskRecord> one{t};
-      details(one);
-      t = one[0];
-    }
-    *task = t;
-    *sock = s;
-    sock->task = 0;
-    return true;
-  }
-  return false;
-}
-
-Walker::FindResult Walker::find(const SocketQuery& q, Problems& problems) {
-  FindResult r;
-  TaskRecord task;
-  SocketRecord sock;
-  if (findNew(q, &task, &sock)) {
-    r.tasks.push_back(task);
-    r.sockets.push_back(sock);
-    r.match = 0;
-    return r;
-  }
-  r.swept = true;
-  r.tasks = tasks(true, problems);
-  r.sockets = sockets(r.tasks, problems);
-  long wildcard = -1;
-  for (size_t i = 0; i < r.sockets.size(); i++) {
-    const SocketRecord& s = r.sockets[i];
-    if (s.proto != q.proto || s.lport != q.lport) continue;
-    if (!(s.laddr == q.laddr || unspecified(s.laddr))) continue;
-    if (s.rport == q.rport && s.raddr == q.raddr) {
-      r.match = static_cast<long>(i);
-      return r;
-    }
-    if (wildcard < 0 && s.rport == 0 && unspecified(s.raddr)) wildcard = static_cast<long>(i);
-  }
-  r.match = wildcard;
-  return r;
 }
 
 }  // namespace parasight::linux_guest

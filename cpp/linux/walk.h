@@ -56,14 +56,18 @@ class Walker {
   // Every TCP/UDP socket held in the fd tables of `tasks` (a shared fd table is walked once, for its first task).
   std::vector<SocketRecord> sockets(const std::vector<TaskRecord>& tasks, Problems& problems);
   // One bounded walk for a socket matching q exactly; a socket with an unspecified remote end (listening,
-  // unconnected UDP) on the same local port answers when no exact match exists. Fills *task/*sock.
-  // First looks only at descriptors that appeared since the last sweep in the fd tables it knows (a new
-  // connection of a known process): then tasks/sockets hold just the owner and its socket. When that finds no
-  // exact match, a full sweep decides, and tasks/sockets hold everything it saw (the caller's new snapshot).
-  // Returns the index of the match in sockets, or -1.
+  // unconnected UDP) on the same local port answers when no exact match exists. Stages, cheapest first, each
+  // taking only an exact match and each compared with what the last sweep saw (its baseline):
+  //   1 kKnownTables: fd tables the sweep knew, read as one small signal each (the embedded open-fd bitmap and
+  //     the slots up to just past the highest descriptor then open); descriptors that differ are classified;
+  //   2 kNewTasks: tasks created since, found from the tail of the task list (fork appends there);
+  //   3 kSweep: a full sweep decides (it also answers with a listening / unconnected socket), and becomes the
+  //     baseline. Its tasks/sockets are the caller's new snapshot.
+  // In stages 1-2, tasks/sockets hold just the owner and its socket. match: index in sockets, or -1.
+  enum class Stage : uint8_t { kKnownTables = 1, kNewTasks = 2, kSweep = 3 };
   struct FindResult {
     long match = -1;
-    bool swept = false;
+    Stage stage = Stage::kSweep;
     std::vector<TaskRecord> tasks;
     std::vector<SocketRecord> sockets;
   };
@@ -88,18 +92,49 @@ class Walker {
     uint32_t task, fd;
     uint64_t file;
   };
+  // An fd table as read through files->fdt: its owner (index into the caller's tasks), fdtable, array, slots.
+  struct FdTable {
+    uint32_t task;
+    uint64_t files, fdt, array;
+    uint32_t count;
+  };
+  // Levels 2-3 of a walk for the tables of tasks[owner[i]] (files pointers distinct): fdt pointers, headers, arrays
+  // (default-sized ones in one batch, larger ones alone). Appends the tables read and their non-empty slots.
+  void readTables(const std::vector<TaskRecord>& tasks, const std::vector<uint32_t>& owner, std::vector<FdTable>* tables,
+                  std::vector<Slot>* slots, Problems& problems);
   // Socket records of the slots that are TCP/UDP sockets (level 4 of a walk).
   std::vector<SocketRecord> classify(const std::vector<Slot>& files);
-  bool findNew(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
 
-  // What the last sweep saw in each fd table: its task and the file pointer in every slot.
+  // --- find's cheap stages (find.cc) ---
   struct KnownTable {
-    TaskRecord task;
-    uint64_t fdt = 0, array = 0;  // fdtable and its fd array when last read (an fdtable's array never moves)
-    uint32_t count = 0;
-    std::vector<uint64_t> slots;
+    uint32_t task;             // index into baseline_.tasks
+    uint32_t count;            // slots in the baseline
+    uint64_t files, fdt;       // files_struct; fdtable (tables read through fdt only)
+    size_t slots;              // first slot in baseline_.slots
   };
-  std::unordered_map<uint64_t, KnownTable> known_;
+  // Embedded tables whose signals have the same size, read as one batch at precomputed physical addresses.
+  struct SignalGroup {
+    uint32_t window = 0;  // slots covered
+    size_t itemSize = 0;  // bitmap + gap + window slots
+    std::vector<uint32_t> tables;
+    std::vector<uint64_t> pa;
+    std::vector<uint8_t> baseline, current, ok;
+  };
+  struct Baseline {
+    std::vector<TaskRecord> tasks;
+    std::vector<KnownTable> tables;
+    std::vector<uint64_t> slots;           // every table's slots, concatenated
+    std::vector<SignalGroup> groups;
+    std::vector<uint32_t> throughFdt;      // tables not embedded (grown, or no embedded layout): read in full
+    std::unordered_map<uint64_t, std::pair<int32_t, uint64_t>> taskIds;  // task address → pid, start time
+  };
+  void remember(const std::vector<TaskRecord>& tasks, const std::vector<FdTable>& tables, const std::vector<Slot>& files);
+  bool findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
+  bool findNewTasks(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
+  // The socket among `fresh` matching q exactly, with its owner re-read from guest memory; false when none.
+  bool exactMatch(const SocketQuery& q, const std::vector<Slot>& fresh, const std::vector<TaskRecord>& owners,
+                  TaskRecord* task, SocketRecord* sock);
+  Baseline baseline_;
 
   std::shared_ptr<AddressSpace> space_;
   KernelLayout l_;

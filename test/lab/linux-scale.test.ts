@@ -1,8 +1,10 @@
 // Scale: a guest running ~2,000 processes that each hold a UDP socket. The walk sees every one with its owner (as
-// the guest's own /proc says), and a new connection among them is attributed by one lookup.
+// the guest's own /proc says), and a new connection among them is attributed by one lookup, by the cheapest stage
+// that can settle it: a changed fd table the last sweep knew (new descriptor, the same descriptor number closed
+// and reopened, a second thread, after exec), or a task created since (a new process).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMemory } from '../../src/memory/open.js';
-import { LinuxIntrospector } from '../../src/introspect/linux/introspector.js';
+import { LinuxIntrospector, type LinuxLookupStats } from '../../src/introspect/linux/introspector.js';
 import { labUnavailable, startLab, type Lab } from './lab.mjs';
 import { expectSameAsGuest, labProfile } from './linux-helpers.js';
 
@@ -40,13 +42,78 @@ describe.skipIf(why !== undefined)(`Linux guest with ${SLEEPERS} processes holdi
     expectSameAsGuest(intro, await lab.truth());
   }, 120_000);
 
-  it('attributes a new connection of a new process among them with one lookup', async () => {
-    const p = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, String(lab.peerPort)], { as: 'latecomer' });
-    const owner = intro.lookupConnection({
-      proto: 'tcp', family: 4, localAddress: lab.guestV4, localPort: p.localPort!, remoteAddress: lab.hostV4, remotePort: lab.peerPort,
-    });
-    expect(owner?.pid).toBe(p.pid);
-    expect(owner?.process?.name).toBe('latecomer');
-    expect(owner?.answeredFrom).toBe('refresh');
+  const tuple = (port: number) => ({
+    proto: 'tcp' as const, family: 4 as const, localAddress: lab.guestV4, localPort: port, remoteAddress: lab.hostV4, remotePort: lab.peerPort,
   });
+  // One lookup of a connection opened after the last sweep: its owner, and the stage that answered.
+  function attribute(port: number): { pid?: number; name?: string; stage: keyof LinuxLookupStats | undefined } {
+    const before = intro.lookupStats();
+    const owner = intro.lookupConnection(tuple(port));
+    const after = intro.lookupStats();
+    const stage = (Object.keys(after) as Array<keyof LinuxLookupStats>).find((k) => after[k] !== before[k]);
+    expect(owner?.answeredFrom).toBe('refresh');
+    return { pid: owner?.pid, name: owner?.process?.name, stage };
+  }
+  // Asks a tcp-more program for one more connection; its "ok LPORT FD" line.
+  async function more(p: { pid: number; outputPath: string }, lines: number): Promise<{ port: number; fd: number }> {
+    const out = await lab.run(
+      `kill -USR1 ${p.pid}; i=0; while [ $(grep -c ok ${p.outputPath}) -lt ${lines} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; tail -n1 ${p.outputPath}`,
+    );
+    const m = /^ok (\d+) (\d+)/.exec(out.trim());
+    expect(m, out).not.toBeNull();
+    return { port: Number(m![1]), fd: Number(m![2]) };
+  }
+
+  it('attributes a new connection of a new process among them with one lookup (a task created since the sweep)', async () => {
+    intro.refresh();
+    const p = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, String(lab.peerPort)], { as: 'latecomer' });
+    expect(attribute(p.localPort!)).toEqual({ pid: p.pid, name: 'latecomer', stage: 'newTasks' });
+  });
+
+  it('attributes a running process\'s new connection on a new descriptor from its changed fd table', async () => {
+    const p = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, String(lab.peerPort), 'new'], { as: 'morenew' });
+    intro.refresh();
+    const first = Number(/^ok \d+ (\d+)/.exec(p.output)![1]);
+    for (let i = 2; i <= 3; i++) {
+      const c = await more(p, i);
+      expect(c.fd).toBe(first + i - 1);
+      expect(attribute(c.port)).toEqual({ pid: p.pid, name: 'morenew', stage: 'knownTables' });
+    }
+  });
+
+  it('attributes a connection on a descriptor number closed and reopened since the sweep', async () => {
+    const p = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, String(lab.peerPort), 'reuse'], { as: 'morereuse' });
+    intro.refresh();
+    const first = Number(/^ok \d+ (\d+)/.exec(p.output)![1]);
+    for (let i = 2; i <= 3; i++) {
+      const c = await more(p, i);
+      expect(c.fd).toBe(first);
+      expect(attribute(c.port)).toEqual({ pid: p.pid, name: 'morereuse', stage: 'knownTables' });
+    }
+  });
+
+  it('attributes a connection opened by a second thread to its process', async () => {
+    const p = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, String(lab.peerPort), 'thread'], { as: 'morethread' });
+    intro.refresh();
+    const c = await more(p, 2);
+    expect(attribute(c.port)).toEqual({ pid: p.pid, name: 'morethread', stage: 'knownTables' });
+  });
+
+  it('attributes a connection of a process that exec\'d since the sweep, under its new name', async () => {
+    await lab.run('ln -sf /bin/netprog /tmp/execd');
+    const p = await lab.spawn(['netprog', 'exec-usr1', '/tmp/execd', 'tcp-connect', lab.hostV4, String(lab.peerPort)], { as: 'waiter' });
+    intro.refresh();
+    expect(intro.processes().items.find((x) => x.pid === p.pid)?.name).toBe('waiter');
+    const out = await lab.run(
+      `kill -USR1 ${p.pid}; i=0; while [ $(grep -c ok ${p.outputPath}) -lt 2 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; tail -n1 ${p.outputPath}`,
+    );
+    const port = Number(/^ok (\d+)/.exec(out.trim())?.[1]);
+    expect(attribute(port)).toEqual({ pid: p.pid, name: 'execd', stage: 'knownTables' });
+    expect(intro.processes().items.find((x) => x.pid === p.pid)?.name).toBe('execd');
+  });
+
+  it('still finds every owner after those lookups, and a sweep agrees with the guest', async () => {
+    intro.refresh();
+    expectSameAsGuest(intro, await lab.truth());
+  }, 120_000);
 });

@@ -38,6 +38,18 @@ export interface LinuxIntrospectorOptions {
   maxVmas?: number;
 }
 
+/** How lookupConnection answered so far, by stage (the cheapest that settled each lookup). */
+export interface LinuxLookupStats {
+  /** From the snapshot index. */
+  snapshot: number;
+  /** A new descriptor in an fd table the last sweep knew. */
+  knownTables: number;
+  /** A task created since the last sweep. */
+  newTasks: number;
+  /** A full sweep (it also answers "no owner"). */
+  sweeps: number;
+}
+
 const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE',
   'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
 const TCP_LISTEN = 10;
@@ -78,6 +90,7 @@ export class LinuxIntrospector implements GuestIntrospector {
   readonly #pageOffsetBase: bigint;
   readonly #maxVmas: number;
   #vma: VmaLayout | ParasightError | undefined;
+  readonly #stats: LinuxLookupStats = { snapshot: 0, knownTables: 0, newTasks: 0, sweeps: 0 };
 
   private constructor(memory: Memory, profile: Profile, options: LinuxIntrospectorOptions) {
     this.#native = addon<NativeLinux>();
@@ -157,15 +170,23 @@ export class LinuxIntrospector implements GuestIntrospector {
     // Fast path: the sensor hands over canonical text (what its decoder prints); anything else is canonicalised
     // before the index is declared a miss.
     let hit = this.#fromIndex(snap, tuple, indexForm(tuple.localAddress), indexForm(tuple.remoteAddress));
-    if (hit) return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
-    parseAddress(tuple.localAddress, this.#laddr);
-    parseAddress(tuple.remoteAddress, this.#raddr);
-    hit = this.#fromIndex(snap, tuple, formatAddress(this.#laddr, 0, 6), formatAddress(this.#raddr, 0, 6));
-    if (hit) return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
-    // One bounded walk: new descriptors of known fd tables first, else a full sweep that becomes the snapshot.
+    if (!hit) {
+      parseAddress(tuple.localAddress, this.#laddr);
+      parseAddress(tuple.remoteAddress, this.#raddr);
+      hit = this.#fromIndex(snap, tuple, formatAddress(this.#laddr, 0, 6), formatAddress(this.#raddr, 0, 6));
+    }
+    if (hit) {
+      this.#stats.snapshot++;
+      return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
+    }
+    // One bounded walk: changed fd tables the last sweep knew, then tasks created since, else a full sweep that
+    // becomes the snapshot.
     const r = this.#native.linux_find(this.#walker, PROTO_NUMBER[tuple.proto], tuple.localPort, tuple.remotePort, this.#laddr, this.#raddr);
     let found: GuestConnection | GuestSocket | undefined;
-    if (r.swept) {
+    if (r.stage === 'known-tables') this.#stats.knownTables++;
+    else if (r.stage === 'new-tasks') this.#stats.newTasks++;
+    else this.#stats.sweeps++;
+    if (r.stage === 'sweep') {
       const next = this.#snapshotOf(r);
       this.#snapshot = next;
       if (r.match < 0) return undefined;
@@ -174,9 +195,14 @@ export class LinuxIntrospector implements GuestIntrospector {
       if (r.match < 0) return undefined;
       const { processes, connections, sockets } = this.#decode(r);
       const process = processes[0]!;
-      if (!snap.byPid.has(process.pid)) {
-        snap.byPid.set(process.pid, process);
+      const before = snap.byPid.get(process.pid);
+      if (!before) {
         snap.processes.items.push(process);
+        snap.byPid.set(process.pid, process);
+      } else if (before.address !== process.address || before.name !== process.name || before.createTime !== process.createTime) {
+        // The pid exec'd (new name) or was reused since the sweep: the walker's fresh record replaces the old one.
+        snap.processes.items[snap.processes.items.indexOf(before)] = process;
+        snap.byPid.set(process.pid, process);
       }
       found = connections[0] ?? sockets[0]!;
       this.#addToIndex(snap, found);
@@ -185,6 +211,11 @@ export class LinuxIntrospector implements GuestIntrospector {
     }
     const now = this.#snapshot!;
     return found && { pid: found.pid, process: now.byPid.get(found.pid), connection: found, answeredFrom: 'refresh' };
+  }
+
+  /** Lookups answered so far, by the stage that settled them (a copy). */
+  lookupStats(): LinuxLookupStats {
+    return { ...this.#stats };
   }
 
   /** The VMAs of a process as its /proc/PID/maps lists them (read from the kernel's maple tree, not the process). */

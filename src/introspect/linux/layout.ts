@@ -7,7 +7,10 @@ import type { Profile } from '../../profiles/isf.js';
 
 export interface NativeLinuxLayout {
   tasks: number; pid: number; tgid: number; realParent: number; comm: number; startTime: number; mm: number;
-  files: number; mmPgd: number; filesFdt: number; fdtMaxFds: number; fdtFd: number; fileOp: number;
+  files: number; mmPgd: number; filesFdt: number;
+  /** files_struct.open_fds_init / fd_array; absent in a profile → every fd table is re-read through fdt. */
+  filesOpenFdsInit?: number; filesFdArray?: number;
+  fdtMaxFds: number; fdtFd: number; fileOp: number;
   filePrivate: number; fileInode: number; inodeMode: number; socketSk: number; skDaddr: number; skRcvSaddr: number;
   skDport: number; skNum: number; skFamily: number; skState: number; skV6Daddr: number; skV6RcvSaddr: number;
   skProtocol: number; skProtocolSize: number; skType: number;
@@ -82,8 +85,13 @@ export function linuxLayout(profile: Profile, slide: bigint, pageOffsetBase: big
   }
   const protoType = protoField?.type.name ? profile.doc.base_types[protoField.type.name] : undefined;
   const sfo = profile.symbol('socket_file_ops');
+  const embedded = profile.hasField('files_struct', 'open_fds_init') && profile.hasField('files_struct', 'fd_array');
   return {
     ...o,
+    ...(embedded && {
+      filesOpenFdsInit: profile.offset('files_struct', 'open_fds_init'),
+      filesFdArray: profile.offset('files_struct', 'fd_array'),
+    }),
     skDaddr: sk + o.skDaddr,
     skRcvSaddr: sk + o.skRcvSaddr,
     skDport: sk + o.skDport,

@@ -32,6 +32,9 @@ export interface NativeLinuxWalk {
   problems: Problem[];
 }
 
+/** Which stage of linux_find answered (cpp/linux/walk.h): only "sweep" returns a whole new snapshot. */
+export type LinuxFindStage = 'known-tables' | 'new-tasks' | 'sweep';
+
 export interface NativeLinux {
   linux_discover(
     memory: NativeHandle,
@@ -60,5 +63,5 @@ export interface NativeLinux {
     rport: number,
     laddr: Uint8Array,
     raddr: Uint8Array,
-  ): NativeLinuxWalk & { match: number; swept: boolean };
+  ): NativeLinuxWalk & { match: number; stage: LinuxFindStage };
 }

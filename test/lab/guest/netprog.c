@@ -1,12 +1,17 @@
 // Lab traffic program (runs in the guest and, as `serve`, on the host side of the lab bridge).
 //   netprog tcp-connect ADDR PORT [N]  connect (N times), print "ok LPORT...", hold the connections until killed
 //   netprog udp-connect ADDR PORT      connected UDP socket, send one datagram, print "ok LPORT", hold
-//   netprog tcp-more ADDR PORT         connect once, then once more on every SIGUSR1, printing "ok LPORT" each time
+//   netprog tcp-more ADDR PORT [HOW]   connect once, then once more on every SIGUSR1, printing "ok LPORT FD" each
+//                                      time. HOW: new (default: each connection on a new descriptor), reuse (the
+//                                      previous one is closed first, so the next gets the same descriptor number),
+//                                      thread (connections are opened by a second thread, not the leader)
+//   netprog exec-usr1 PROG ARG...      print "ok 0", then on SIGUSR1 exec PROG with ARGs (same pid, same fd table)
 //   netprog tcp-listen PORT [4|6]      listen (v6 socket is dual-stack), accept and hold peers
 //   netprog udp-bind PORT [4|6]        bound UDP socket, hold
 //   netprog swarm N                    fork N sleepers, each holding a bound UDP socket; print "ok N" once all are
 //                                      bound, hold (killing the parent ends them too)
-//   netprog maps NAME                  map a file then unlink it, and a memfd called NAME; print "ok 0", hold
+//   netprog maps NAME [N]              map a file then unlink it, and a memfd called NAME, and N more one-page
+//                                      mappings of /bin/busybox (each its own VMA); print "ok 0", hold
 //   netprog serve PORT MAXCONN SECONDS host-side peer: TCP+UDP on [::]:PORT, at most MAXCONN connections held,
 //                                      exits after SECONDS (bounded in count and time)
 // Programs hold their sockets by sleeping so that the guest's ground truth and the introspection see the same
@@ -16,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,31 +84,73 @@ static int client(int type, const char* addr, int port, int count) {
   return 0;
 }
 
-static volatile sig_atomic_t more_pending;
+struct more_args {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int family, reuse;
+};
 
-static void on_usr1(int sig) {
-  (void)sig;
-  more_pending++;
+// Opens the connections of tcp-more, one per SIGUSR1 (blocked in every thread, taken here with sigwait).
+static void* more_loop(void* arg) {
+  struct more_args* m = arg;
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  int fd = -1;
+  for (int opened = 0; opened < 1000; opened++) {
+    if (opened > 0) {
+      int sig;
+      if (sigwait(&usr1, &sig) != 0) break;
+    }
+    if (m->reuse && fd >= 0) close(fd);
+    fd = socket(m->family, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr*)&m->ss, m->len) != 0) {
+      perror("connect");
+      exit(1);
+    }
+    printf("ok %d %d\n", local_port(fd), fd);
+    fflush(stdout);
+  }
+  return NULL;
 }
 
 // A long-running process that opens connections on command: "new connection of a known process".
-static int more(const char* addr, int port) {
-  struct sockaddr_storage ss;
-  socklen_t len;
-  int family = parse_addr(addr, port, &ss, &len);
-  if (family < 0) return fprintf(stderr, "bad address %s\n", addr), 2;
-  signal(SIGUSR1, on_usr1);
-  for (int opened = 0; opened < 1000;) {
-    int fd = socket(family, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr*)&ss, len) != 0) return perror("connect"), 1;
-    printf("ok %d\n", local_port(fd));
-    fflush(stdout);
-    opened++;
-    while (more_pending == 0) pause();
-    more_pending--;
+static int more(const char* addr, int port, const char* how) {
+  struct more_args m;
+  m.family = parse_addr(addr, port, &m.ss, &m.len);
+  if (m.family < 0) return fprintf(stderr, "bad address %s\n", addr), 2;
+  if (strcmp(how, "new") != 0 && strcmp(how, "reuse") != 0 && strcmp(how, "thread") != 0) {
+    return fprintf(stderr, "tcp-more: HOW is new, reuse or thread\n"), 2;
   }
+  m.reuse = strcmp(how, "reuse") == 0;
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+  if (strcmp(how, "thread") != 0) {
+    more_loop(&m);
+    hold();
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, more_loop, &m) != 0) return fprintf(stderr, "pthread_create failed\n"), 1;
   hold();
   return 0;
+}
+
+// Waits in the snapshot as one program, then becomes another: "a process that exec'd".
+static int exec_usr1(char** argv) {
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &usr1, NULL);
+  printf("ok 0\n");
+  fflush(stdout);
+  int sig;
+  if (sigwait(&usr1, &sig) != 0) return 1;
+  sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+  execv(argv[0], argv);
+  perror("execv");
+  return 1;
 }
 
 static int bound(int type, int port, int v6) {
@@ -203,7 +251,7 @@ static int swarm(int n) {
 
 // Mappings whose /proc/PID/maps names are special: a file unlinked after mmap (" (deleted)") and a memfd
 // ("/memfd:NAME (deleted)"). Both stay mapped while the program sleeps.
-static int maps(const char* name) {
+static int maps(const char* name, int extra) {
   char path[256];
   snprintf(path, sizeof(path), "/tmp/%s.dat", name);
   int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -216,6 +264,12 @@ static int maps(const char* name) {
   void* mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
   if (mem == MAP_FAILED) return perror("map memfd"), 1;
   ((char*)mem)[0] = 1;
+  // Same file, same offset each time: neighbouring mappings cannot merge into one VMA.
+  int bin = extra > 0 ? open("/bin/busybox", O_RDONLY) : -1;
+  if (extra < 0 || extra > 4096 || (extra > 0 && bin < 0)) return fprintf(stderr, "maps: bad count\n"), 1;
+  for (int i = 0; i < extra; i++) {
+    if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, bin, 0) == MAP_FAILED) return perror("map extra"), 1;
+  }
   printf("ok 0\n");
   fflush(stdout);
   for (;;) pause();
@@ -225,14 +279,15 @@ int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && strcmp(argv[1], "tcp-connect") == 0) return client(SOCK_STREAM, argv[2], atoi(argv[3]), argc >= 5 ? atoi(argv[4]) : 1);
   if (argc >= 4 && strcmp(argv[1], "udp-connect") == 0) return client(SOCK_DGRAM, argv[2], atoi(argv[3]), argc >= 5 ? atoi(argv[4]) : 1);
-  if (argc >= 4 && strcmp(argv[1], "tcp-more") == 0) return more(argv[2], atoi(argv[3]));
+  if (argc >= 4 && strcmp(argv[1], "tcp-more") == 0) return more(argv[2], atoi(argv[3]), argc >= 5 ? argv[4] : "new");
+  if (argc >= 3 && strcmp(argv[1], "exec-usr1") == 0) return exec_usr1(argv + 2);
   if (argc >= 3 && strcmp(argv[1], "tcp-listen") == 0)
     return bound(SOCK_STREAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
   if (argc >= 3 && strcmp(argv[1], "udp-bind") == 0)
     return bound(SOCK_DGRAM, atoi(argv[2]), argc >= 4 && strcmp(argv[3], "6") == 0);
   if (argc >= 3 && strcmp(argv[1], "swarm") == 0) return swarm(atoi(argv[2]));
-  if (argc >= 3 && strcmp(argv[1], "maps") == 0) return maps(argv[2]);
+  if (argc >= 3 && strcmp(argv[1], "maps") == 0) return maps(argv[2], argc >= 4 ? atoi(argv[3]) : 0);
   if (argc >= 5 && strcmp(argv[1], "serve") == 0) return serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT [N] | tcp-more ADDR PORT | tcp-listen|udp-bind PORT [4|6] | swarm N | maps NAME | serve PORT MAX SECONDS\n");
+  fprintf(stderr, "usage: netprog tcp-connect|udp-connect ADDR PORT [N] | tcp-more ADDR PORT [new|reuse|thread] | exec-usr1 PROG ARG... | tcp-listen|udp-bind PORT [4|6] | swarm N | maps NAME [N] | serve PORT MAX SECONDS\n");
   return 2;
 }
