@@ -4,12 +4,13 @@
  *  - offline equals live: `analyze --pcap --memory` over the tap's capture and a memory dump taken while the injected
  *    connection was open gives the same events;
  *  - Ctrl-C while the guest runs removes the guest, its RAM file and its network namespace;
- *  - without the lab (switched off with PARASIGHT_LAB=off, which labUnavailable honours) the demo says why and runs the
- *    offline analyzer; --live then refuses with exit 2; --offline works.
+ *  - without the lab (switched off with PARASIGHT_LAB=off, which labUnavailable honours; or an installed package,
+ *    which has no test/lab) the demo says why and runs the offline analyzer; --live then refuses with exit 2;
+ *    --offline works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SensorEvent } from '../../src/index.js';
@@ -81,6 +82,31 @@ describe('parasight demo without the lab', () => {
     expect(text.stderr).not.toMatch(/live mode/);
     expect(text.stdout).toMatch(/offline, SYNTHETIC input/);
     expect(text.stdout).toMatch(/explorer\.exe\[1484\].*41\.168\.5\.140:8080 deny/);
+  }, 120_000);
+});
+
+describe('parasight demo as installed from the package (no test/lab)', () => {
+  let pkg: string;
+  beforeAll(() => {
+    // The files `npm pack` would publish, with this checkout's dependencies and addon build beside them.
+    pkg = mkdtempSync(join(tmpdir(), 'parasight-demo-pkg-'));
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Array<{ files: Array<{ path: string }> }>;
+    for (const { path } of packed[0]!.files) cpSync(join(root, path), join(pkg, path));
+    symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
+    symlinkSync(join(root, 'build'), join(pkg, 'build'));
+  }, 60_000);
+  afterAll(() => rmSync(pkg, { recursive: true, force: true }));
+
+  it('says live mode needs a source checkout, and the offline demo runs', () => {
+    const installed = (args: string[]) => spawnSync(process.execPath, [join(pkg, 'dist/cli/main.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
+    expect(existsSync(join(pkg, 'test/lab'))).toBe(false);
+    const live = installed(['demo', '--live']);
+    expect(live.status).toBe(2);
+    expect(live.stderr).toMatch(/live mode cannot run: live mode needs a source checkout .* this installation has no test\/lab/);
+    const fallback = installed(['demo']);
+    expect(fallback.status, fallback.stderr).toBe(0);
+    expect(fallback.stderr).toMatch(/live mode unavailable/);
+    expect(fallback.stdout).toMatch(/explorer\.exe\[1484\].*41\.168\.5\.140:8080 deny/);
   }, 120_000);
 });
 
