@@ -102,5 +102,15 @@ for (const { kernel, why } of labKernels()) {
         intro.close();
       }
     });
+
+    it('analyze with no profile, through the QEMU process, lists what it lists with the file profile', async () => {
+      const spec = `qemu:${lab.pid!},qmp=${lab.qmpPath}`;
+      const withFile = await analyzeJson(['--memory', spec, '--profile', labProfile(kernel).name]);
+      const alone = await analyzeJson(['--memory', spec]);
+      expect(alone.processes.map((p) => `${p.pid} ${p.name}`)).toEqual(withFile.processes.map((p) => `${p.pid} ${p.name}`));
+      expect(withFile.connections.length).toBeGreaterThan(3);
+      expect(alone.connections).toEqual(withFile.connections);
+      expect(alone.sockets).toEqual(withFile.sockets);
+    });
   });
 }
