@@ -203,7 +203,7 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
   const onSignal = (sig: NodeJS.Signals): void => {
     process.stderr.write(`\nparasight demo: ${sig}: stopping the guest and removing its network namespace\n`);
     teardownSync();
-    process.exit(130);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
