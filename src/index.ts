@@ -49,7 +49,9 @@ export { ProcessQueue, type ProcessEntry, type ProcessUpdate } from './queues/pr
 export { RecordQueue, type ConnectionRecord, type AttributionOutcome } from './queues/record-queue.js';
 export { hashFile, hashFileSync, hashRange, hashRangeSync, hashBytes, type HashAlgorithm, type HashResult, type HashOptions, type AsyncHashOptions } from './hash/hash.js';
 export { loadWasmHasher, type WasmHasher } from './hash/wasm.js';
-export { openIntrospector, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener, type IntrospectorOptions } from './introspect/open.js';
+export { openIntrospector, openGuest, registerIntrospector, type IntrospectorSpec, type IntrospectorOpener, type IntrospectorOptions } from './introspect/open.js';
+export { asyncIntrospector, type AsyncGuestIntrospector, type GuestSnapshot } from './introspect/async.js';
+export { openIntrospectorInWorker, WorkerIntrospector, type WorkerIntrospectorOptions } from './introspect/worker-client.js';
 export { WindowsIntrospector, type WindowsIntrospectorOptions, type GuestModule, type TcpipTablesInfo, type ScannedProcess, type ProcessModule, type InjectedCodeFinding, type ScannedConnection, type ScannedSocket, type PoolScanPlacement, protectionName } from './introspect/windows/introspector.js';
 export { LinuxIntrospector, type LinuxIntrospectorOptions } from './introspect/linux/introspector.js';
 export { generateLinuxProfile, unpackKernel, parseSystemMap, type LinuxProfileOptions } from './profiles/linux/generate.js';

@@ -1,10 +1,7 @@
 /** Flags shared by `watch` and `learn`: where packets come from, which guest, how to ask it about processes. */
 import type { ParseArgsConfig } from 'node:util';
 import { UsageError } from './command.js';
-import { openIntrospector } from '../introspect/open.js';
-import { openMemory } from '../memory/open.js';
 import { parseMemorySpec } from '../memory/spec.js';
-import type { GuestIntrospector } from '../introspect/types.js';
 import type { VmOptions } from '../sensor/sensor.js';
 
 export const sensorFlags = {
@@ -41,33 +38,25 @@ export function usage<T>(parse: () => T): T {
 }
 
 export interface SensorSource {
+  /** With --memory, the guest is opened and walked on a worker thread of the sensor's (never on the event loop). */
   vm: VmOptions;
   pcap: string | undefined;
-  introspector: GuestIntrospector | undefined;
 }
 
-export async function sensorSource(v: { iface?: string; pcap?: string; memory?: string; profile?: string; 'guest-mac'?: string[]; 'guest-ip'?: string[]; vm?: string }): Promise<SensorSource> {
+export function sensorSource(v: { iface?: string; pcap?: string; memory?: string; profile?: string; 'guest-mac'?: string[]; 'guest-ip'?: string[]; vm?: string }): SensorSource {
   if (!v.iface === !v.pcap) throw new UsageError('give exactly one of --iface or --pcap');
   const macs = v['guest-mac'] ?? [];
   const ips = v['guest-ip'] ?? [];
   if (macs.length === 0 && ips.length === 0) throw new UsageError('give the guest\'s --guest-mac and/or --guest-ip');
   if (v.profile && !v.memory) throw new UsageError('--profile needs --memory');
-  const introspector = v.memory ? await introspectorFor(v.memory, v.profile) : undefined;
   const name = v.vm ?? v.iface ?? v.pcap!.replace(/^.*\//, '');
-  return { vm: { name, guest: { macs, ips }, iface: v.iface, introspector }, pcap: v.pcap, introspector };
-}
-
-/** A plain image path goes to the introspector factory as is; other source strings are opened here first. */
-async function introspectorFor(memory: string, profile: string | undefined): Promise<GuestIntrospector> {
-  const spec = parseMemorySpec(memory);
-  if (spec.kind === 'file' && spec.format === undefined) return openIntrospector({ memory, profile });
-  const mem = await openMemory(spec);
-  try {
-    return openIntrospector(mem, { profile });
-  } catch (e) {
-    mem.close();
-    throw e;
+  const vm: VmOptions = { name, guest: { macs, ips }, iface: v.iface };
+  if (v.memory) {
+    parseMemorySpec(v.memory); // a malformed source string is a usage error now, not a worker's failure later
+    vm.memory = v.memory;
+    vm.introspection = { profile: v.profile };
   }
+  return { vm, pcap: v.pcap };
 }
 
 /** "10m", "30s", "1h", "500ms", or plain seconds. */

@@ -7,7 +7,8 @@
  */
 import { ParasightError } from '../errors.js';
 import { Memory } from '../memory/memory.js';
-import { openMemory } from '../memory/open.js';
+import { openMemory, type MemorySourceSpec } from '../memory/open.js';
+import { parseMemorySpec } from '../memory/spec.js';
 import type { GuestIntrospector, GuestOs } from './types.js';
 import { WindowsIntrospector } from './windows/introspector.js';
 import { LinuxIntrospector } from './linux/introspector.js';
@@ -92,6 +93,16 @@ const builtin: Array<{ os: GuestOs; open: BuiltinOpener }> = [
   { os: 'linux', open: openLinuxFromMemory },
 ];
 
+/** The first registered opener (of this thread) that recognises the guest; `tried` collects the others' names. */
+export function openRegistered(spec: IntrospectorSpec, tried: string[] = []): GuestIntrospector | undefined {
+  for (const open of openers) {
+    const intro = open(spec);
+    if (intro) return intro;
+    tried.push(open.name || 'anonymous');
+  }
+  return undefined;
+}
+
 /**
  * Opens an introspector for a memory source: a spec (`{memory: path, profile?, os?}`), a path, or an already open
  * Memory (then `options` carries profile/os).
@@ -100,11 +111,8 @@ export function openIntrospector(source: IntrospectorSpec | Memory | string, opt
   const spec: IntrospectorSpec =
     source instanceof Memory ? { memory: source.origin, ...options } : typeof source === 'string' ? { memory: source, ...options } : { ...source, ...options };
   const tried: string[] = [];
-  for (const open of openers) {
-    const intro = open(spec);
-    if (intro) return intro;
-    tried.push(open.name || 'anonymous');
-  }
+  const registered = openRegistered(spec, tried);
+  if (registered) return registered;
   const mem = source instanceof Memory ? source : openMemory(spec.memory);
   for (const b of builtin) {
     if (spec.os !== undefined && b.os !== spec.os) continue;
@@ -117,4 +125,21 @@ export function openIntrospector(source: IntrospectorSpec | Memory | string, opt
     code: 'UNSUPPORTED',
     source: spec.memory,
   });
+}
+
+/**
+ * Opens guest memory written as a source string (`--memory`: an image path, `live:PATH`, `qemu:PID,...`,
+ * `libvmi:DOMAIN`; see parseMemorySpec) or a source spec, then its introspector. A plain image path goes to the
+ * opener registry as is (registered openers see the path); other sources are opened first (QEMU's is asynchronous).
+ */
+export async function openGuest(memory: string | MemorySourceSpec, options: IntrospectorOptions = {}): Promise<GuestIntrospector> {
+  const spec = typeof memory === 'string' ? parseMemorySpec(memory) : memory;
+  if (typeof memory === 'string' && spec.kind === 'file' && spec.format === undefined) return openIntrospector({ memory, ...options });
+  const mem = await openMemory(spec);
+  try {
+    return openIntrospector(mem, options);
+  } catch (e) {
+    mem.close();
+    throw e;
+  }
 }

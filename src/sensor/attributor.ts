@@ -2,11 +2,13 @@
  * Attribution: which guest process owns a new flow. The first try is a lookup in the index built from the last
  * introspector walk (a Map hit, no guest access). Misses wait in a bounded pending list; one rate-limited refresh
  * (a single bounded walk of the guest) serves all of them, so a flood of new flows costs at most one walk per
- * `minRefreshIntervalMs` — it cannot pin a core. Every flow ends with an explicit outcome:
+ * `minRefreshIntervalMs` — it cannot pin a core. Walks are requests to an AsyncGuestIntrospector: with one on a
+ * worker thread the packet path keeps running while the guest is opened and walked, and a flow stays pending
+ * until the answer arrives (at most one walk is in flight). Every flow ends with an explicit outcome:
  *   attributed | inbound-to-listener | closed-before-attribution | unattributed (with a reason).
  */
 import { tryParseAddress, formatAddress } from '../decode/address.js';
-import type { GuestIntrospector } from '../introspect/types.js';
+import type { AsyncGuestIntrospector, GuestSnapshot } from '../introspect/async.js';
 import type { ProcessQueue } from '../queues/process-queue.js';
 import type { AttributionOutcome, ConnectionRecord } from '../queues/record-queue.js';
 
@@ -49,8 +51,12 @@ interface Pending {
 }
 
 export interface AttributionStats {
+  /** The guest introspector: none, still opening (discovery), ready, or failed to open. */
+  introspector: 'none' | 'opening' | 'ready' | 'failed';
   refreshes: number;
   refreshErrors: number;
+  /** Wall-clock ms of the last walk, from request to answer. */
+  lastWalkMs: number;
   pending: number;
   outcomes: Record<Exclude<AttributionOutcome, 'pending'>, number>;
   /** Wall-clock ms from request to outcome: p50 and p99 over the recent window. */
@@ -84,11 +90,16 @@ export class Attributor {
   private latencyCount = 0;
   private readonly opts: Required<AttributorOptions>;
   private closed = false;
-  readonly stats_ = { refreshes: 0, refreshErrors: 0 };
+  private state: AttributionStats['introspector'];
+  private openError: string | undefined;
+  /** When the guest became walkable: time spent opening does not count against a pending flow's wait. */
+  private readyAt = 0;
+  private inFlight: Promise<void> | undefined;
+  readonly stats_ = { refreshes: 0, refreshErrors: 0, lastWalkMs: 0 };
   readonly outcomes = { attributed: 0, 'inbound-to-listener': 0, 'closed-before-attribution': 0, unattributed: 0 };
 
   constructor(
-    private readonly introspector: GuestIntrospector | undefined,
+    private readonly introspector: AsyncGuestIntrospector | undefined,
     private readonly processes: ProcessQueue,
     private readonly hooks: {
       onOutcome: (record: ConnectionRecord) => void;
@@ -104,16 +115,46 @@ export class Attributor {
       maxPending: options.maxPending ?? 4096,
       batchDelayMs: options.batchDelayMs ?? 5,
     };
+    this.state = introspector ? 'opening' : 'none';
+  }
+
+  /** Waits for the guest to open, then walks it once; `onOpenError` hears why it could not be opened. */
+  start(onOpenError?: (e: Error) => void): void {
+    const intro = this.introspector;
+    if (!intro) return;
+    intro.opened.then(
+      () => {
+        if (this.closed) return;
+        this.state = 'ready';
+        this.readyAt = Date.now();
+        void this.refresh();
+      },
+      (e: Error) => {
+        if (this.closed) return;
+        this.state = 'failed';
+        this.openError = e.message;
+        const now = Date.now();
+        for (const p of this.pending.values()) this.finish(p.record, p.since, now, 'unattributed', this.openFailure());
+        this.pending.clear();
+        onOpenError?.(e);
+      },
+    );
+  }
+
+  private openFailure(): string {
+    return `introspector-error: open failed: ${this.openError ?? ''}`;
   }
 
   /** A new flow: answered at once from the index when possible, else queued for the next walk. */
   request(record: ConnectionRecord): void {
     const now = Date.now();
     if (!this.introspector) return this.finish(record, now, now, 'unattributed', 'no-introspector');
+    if (this.state === 'failed') return this.finish(record, now, now, 'unattributed', this.openFailure());
     if (this.indexed && this.tryResolve(record, now, now)) return;
     if (this.pending.size >= this.opts.maxPending) return this.finish(record, now, now, 'unattributed', 'attribution-backlog');
     this.pending.set(record.flowId, { record, since: now, attempts: 0, closed: false });
-    this.schedule(now);
+    // While the guest opens, flows wait: its first walk serves them all.
+    if (this.state === 'ready') this.schedule(now);
   }
 
   /** The flow left the flow table (closed or idle) while its owner was unknown. */
@@ -133,9 +174,13 @@ export class Attributor {
 
   /** One walk for every pending flow. */
   private run(): void {
-    if (this.closed || this.pending.size === 0) return;
+    if (this.closed || this.pending.size === 0 || this.inFlight) return;
+    void this.refresh();
+  }
+
+  /** The answers of a walk: pending flows found, gone, or out of attempts. */
+  private settlePending(): void {
     const now = Date.now();
-    this.refresh(now);
     for (const [id, p] of this.pending) {
       p.attempts++;
       if (this.tryResolve(p.record, p.since, now)) {
@@ -145,7 +190,7 @@ export class Attributor {
       if (p.closed || this.hooks.isClosing(p.record)) {
         this.pending.delete(id);
         this.finish(p.record, p.since, now, 'closed-before-attribution', 'connection gone from the guest before its walk');
-      } else if (p.attempts >= this.opts.maxAttempts || now - p.since >= this.opts.maxWaitMs) {
+      } else if (p.attempts >= this.opts.maxAttempts || now - Math.max(p.since, this.readyAt) >= this.opts.maxWaitMs) {
         this.pending.delete(id);
         this.finish(p.record, p.since, now, 'unattributed', this.lastError ? `introspector-error: ${this.lastError}` : 'not-found-in-guest');
       }
@@ -153,40 +198,61 @@ export class Attributor {
     if (this.pending.size > 0) this.schedule(Date.now());
   }
 
-  /** Re-walks the guest and rebuilds the index (also callable by the owner, e.g. on start). */
-  refresh(now = Date.now()): void {
+  /**
+   * Re-walks the guest, rebuilds the index and settles the pending flows. One walk at a time: a call while one is
+   * in flight returns that one. Resolves when the index is rebuilt (or the walk failed: see refreshErrors).
+   */
+  refresh(): Promise<void> {
     const intro = this.introspector;
-    if (!intro) return;
-    this.lastRefresh = now;
+    if (!intro || this.closed || this.state !== 'ready') return Promise.resolve();
+    if (this.inFlight) return this.inFlight;
+    const started = Date.now();
+    this.lastRefresh = started;
     this.stats_.refreshes++;
-    try {
-      if (this.indexed) intro.refresh();
-      this.processes.update(intro.processes().items, now);
-      const conns = new Map<number, Owner[]>();
-      const listeners = new Map<number, Owner[]>();
-      for (const c of intro.connections().items) {
-        const local = canonical(c.localAddress);
-        const remote = canonical(c.remoteAddress);
-        if (local === undefined || remote === undefined) continue;
-        if (c.state === 'LISTEN' || (c.remotePort === 0 && isWildcard(remote))) {
-          addTo(listeners, portKey(c.proto, c.localPort), { pid: c.pid, via: c.foundBy, local: isWildcard(local) ? '*' : local, remote: '', rport: 0 });
-        } else {
-          addTo(conns, portKey(c.proto, c.localPort), { pid: c.pid, via: c.foundBy, local, remote, rport: c.remotePort });
-        }
+    const walk = intro.snapshot(this.indexed).then(
+      (snap) => {
+        if (this.closed) return;
+        this.stats_.lastWalkMs = Date.now() - started;
+        this.index(snap);
+      },
+      (e: Error) => {
+        if (this.closed) return;
+        this.stats_.lastWalkMs = Date.now() - started;
+        this.stats_.refreshErrors++;
+        this.lastError = e.message;
+      },
+    );
+    this.inFlight = walk.then(() => {
+      this.inFlight = undefined;
+      if (!this.closed) this.settlePending();
+    });
+    return this.inFlight;
+  }
+
+  private index(snap: GuestSnapshot): void {
+    const now = Date.now();
+    this.processes.update(snap.processes.items, now);
+    const conns = new Map<number, Owner[]>();
+    const listeners = new Map<number, Owner[]>();
+    for (const c of snap.connections.items) {
+      const local = canonical(c.localAddress);
+      const remote = canonical(c.remoteAddress);
+      if (local === undefined || remote === undefined) continue;
+      if (c.state === 'LISTEN' || (c.remotePort === 0 && isWildcard(remote))) {
+        addTo(listeners, portKey(c.proto, c.localPort), { pid: c.pid, via: c.foundBy, local: isWildcard(local) ? '*' : local, remote: '', rport: 0 });
+      } else {
+        addTo(conns, portKey(c.proto, c.localPort), { pid: c.pid, via: c.foundBy, local, remote, rport: c.remotePort });
       }
-      for (const sk of intro.sockets().items) {
-        const local = canonical(sk.localAddress);
-        if (local === undefined) continue;
-        addTo(listeners, portKey(sk.proto, sk.localPort), { pid: sk.pid, via: sk.foundBy, local: isWildcard(local) ? '*' : local, remote: '', rport: 0 });
-      }
-      this.conns = conns;
-      this.listeners = listeners;
-      this.indexed = true;
-      this.lastError = undefined;
-    } catch (e) {
-      this.stats_.refreshErrors++;
-      this.lastError = (e as Error).message;
     }
+    for (const sk of snap.sockets.items) {
+      const local = canonical(sk.localAddress);
+      if (local === undefined) continue;
+      addTo(listeners, portKey(sk.proto, sk.localPort), { pid: sk.pid, via: sk.foundBy, local: isWildcard(local) ? '*' : local, remote: '', rport: 0 });
+    }
+    this.conns = conns;
+    this.listeners = listeners;
+    this.indexed = true;
+    this.lastError = undefined;
   }
 
   private tryResolve(r: ConnectionRecord, since: number, now: number): boolean {
@@ -241,10 +307,13 @@ export class Attributor {
     const n = Math.min(this.latencyCount, this.latencies.length);
     const sorted = Array.from(this.latencies.subarray(0, n)).sort((a, b) => a - b);
     const q = (f: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(f * n))]!);
-    return { ...this.stats_, pending: this.pending.size, outcomes: { ...this.outcomes }, latencyP50Ms: q(0.5), latencyP99Ms: q(0.99) };
+    return { introspector: this.state, ...this.stats_, pending: this.pending.size, outcomes: { ...this.outcomes }, latencyP50Ms: q(0.5), latencyP99Ms: q(0.99) };
   }
 
-  /** Stops the timer; pending flows are resolved as unattributed ("sensor closed"), never dropped silently. */
+  /**
+   * Stops the timer; pending flows are resolved as unattributed ("sensor closed"), never dropped silently. A walk
+   * still in flight is not waited for: its answer is ignored when it comes.
+   */
   close(): void {
     if (this.closed) return;
     clearTimeout(this.timer);

@@ -9,7 +9,7 @@ import { GuestMatcher, SIDE_NONE, type GuestAddresses } from '../flows/guest.js'
 import { ProcessQueue, type ProcessQueueOptions } from '../queues/process-queue.js';
 import { RecordQueue, type ConnectionRecord, type RecordQueueOptions } from '../queues/record-queue.js';
 import { Attributor, type AttributorOptions } from './attributor.js';
-import type { GuestIntrospector } from '../introspect/types.js';
+import type { AsyncGuestIntrospector } from '../introspect/async.js';
 import type { PolicyStore } from '../rules/store.js';
 import type { Detector } from '../detector/detector.js';
 import type { Verdict } from '../rules/policy.js';
@@ -23,7 +23,7 @@ export const V_DENY = 2;
 export interface PipelineOptions {
   name: string;
   guest: GuestAddresses;
-  introspector?: GuestIntrospector;
+  introspector?: AsyncGuestIntrospector;
   flows?: Omit<FlowTableOptions, 'onRemove'>;
   processes?: ProcessQueueOptions;
   records?: RecordQueueOptions;
@@ -62,7 +62,6 @@ export class VmPipeline {
     this.processes = new ProcessQueue(opts.processes);
     this.records = new RecordQueue(opts.records);
     this.attributor = new Attributor(opts.introspector, this.processes, { onOutcome: (r) => this.decided(r), isClosing: (r) => this.isClosing(r) }, opts.attribution);
-    if (opts.introspector) this.attributor.refresh();
   }
 
   /** The per-packet entry point (a FrameSink). */

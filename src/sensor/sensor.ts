@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { badArgument } from '../errors.js';
+import { ParasightError, badArgument } from '../errors.js';
 import { LiveCapture, type LiveCaptureOptions } from '../capture/live.js';
 import { readPcapFile, type PcapFileOptions, type PcapFileSummary } from '../capture/pcap-file.js';
 import type { CaptureStats } from '../capture/types.js';
@@ -16,6 +16,10 @@ import { Detector } from '../detector/detector.js';
 import { EventStream } from '../events/stream.js';
 import type { SensorEvent } from '../events/event.js';
 import type { GuestIntrospector } from '../introspect/types.js';
+import { asyncIntrospector, isAsyncIntrospector, type AsyncGuestIntrospector } from '../introspect/async.js';
+import { WorkerIntrospector, type WorkerIntrospectorOptions } from '../introspect/worker-client.js';
+import type { MemorySourceSpec } from '../memory/open.js';
+import { openRegistered } from '../introspect/open.js';
 import type { PolicySpec } from '../rules/policy.js';
 import { PolicyStore } from '../rules/store.js';
 import { VmPipeline, type PipelineOptions } from './pipeline.js';
@@ -26,8 +30,20 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
 export interface VmOptions extends Omit<PipelineOptions, 'introspector'> {
-  /** Answers "which process owns this connection"; without one every flow is `unattributed`. */
-  introspector?: GuestIntrospector;
+  /**
+   * Guest memory to attribute connections with, opened and walked on a worker thread of this VM's own (the event
+   * loop never waits for discovery or a walk): a source string as `--memory` takes (`/path/image.raw`,
+   * `live:/dev/shm/vm1`, `qemu:PID,qmp=SOCKET`, `libvmi:DOMAIN`) or a source spec. The sensor owns it.
+   */
+  memory?: string | MemorySourceSpec;
+  /** How to open `memory`: profile, OS, modules that register openers in the worker, close timeout. */
+  introspection?: WorkerIntrospectorOptions;
+  /**
+   * An introspector the caller opened instead of `memory`: an asynchronous one (e.g. from
+   * `openIntrospectorInWorker`), or a synchronous GuestIntrospector, whose walks then run on this thread.
+   * Without either, every flow is `unattributed`.
+   */
+  introspector?: GuestIntrospector | AsyncGuestIntrospector;
   /** Host interface (bridge, tap) to capture this VM's traffic on; omit for file/ingest-only use. */
   iface?: string;
   capture?: LiveCaptureOptions;
@@ -58,6 +74,8 @@ export interface SensorOptions {
 
 interface Vm {
   pipeline: VmPipeline;
+  introspector: AsyncGuestIntrospector | undefined;
+  ownsIntrospector: boolean;
   detector: Detector;
   options: VmOptions;
   capture: LiveCapture | undefined;
@@ -77,7 +95,7 @@ export class Sensor extends EventEmitter<SensorEventMap> {
   private readonly vms = new Map<string, Vm>();
   private readonly loopDelay: IntervalHistogram;
   private expiryTimer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private closing: Promise<void> | undefined;
   readonly startedAt = Date.now();
   readonly enforcer: BridgeEnforcer | undefined;
   private readonly prom: SensorPrometheus;
@@ -97,10 +115,21 @@ export class Sensor extends EventEmitter<SensorEventMap> {
       if (this.vms.has(vo.name)) throw badArgument(`two VMs are named ${JSON.stringify(vo.name)}`);
       let pipeline: VmPipeline | undefined;
       const detector = new Detector({ vm: vo.name, emitAllowed: options.emitAllowed, rateWindowMs: options.rateWindowMs }, (e) => this.stream.publish(e), (k) => pipeline?.processes.byKey(k));
-      pipeline = new VmPipeline(vo, this.policyStore, detector, this.enforcer, (r) => {
+      if (vo.memory !== undefined && vo.introspector !== undefined) throw badArgument(`VM ${JSON.stringify(vo.name)}: give memory or introspector, not both`);
+      const introspector =
+        vo.memory !== undefined
+          ? openMemoryIntrospector(vo.memory, vo.introspection)
+          : vo.introspector === undefined || isAsyncIntrospector(vo.introspector)
+            ? vo.introspector
+            : asyncIntrospector(vo.introspector);
+      const ownsIntrospector = vo.memory !== undefined || vo.closeIntrospector !== false;
+      pipeline = new VmPipeline({ ...vo, introspector }, this.policyStore, detector, this.enforcer, (r) => {
         if (r.outcome !== 'pending') this.prom.observe(vo.name, r.outcome, r.attributionMs ?? 0);
       });
-      this.vms.set(vo.name, { pipeline, detector, options: vo, capture: undefined, captureStats: undefined });
+      this.vms.set(vo.name, { pipeline, introspector, ownsIntrospector, detector, options: vo, capture: undefined, captureStats: undefined });
+      pipeline.attributor.start((e) => {
+        if (this.listenerCount('error') > 0) this.emit('error', new ParasightError(`VM ${vo.name}: guest memory could not be opened: ${e.message}`, { code: (e as ParasightError).code ?? 'IO', cause: e }));
+      });
     }
     this.policyStore.on('reloaded', (_p, gen) => {
       for (const vm of this.vms.values()) vm.pipeline.reevaluate();
@@ -196,6 +225,18 @@ export class Sensor extends EventEmitter<SensorEventMap> {
     return m;
   }
 
+  /**
+   * Resolves once every VM's guest is open (discovery done) and walked once; rejects with the first VM whose guest
+   * could not be opened (its flows are then `unattributed` with the reason). Capture does not wait for this.
+   */
+  async ready(): Promise<void> {
+    await Promise.all([...this.vms.values()].map(async (vm) => {
+      if (!vm.introspector) return;
+      await vm.introspector.opened;
+      await vm.pipeline.attributor.refresh();
+    }));
+  }
+
   /** The prom-client registry holding this sensor's metrics. */
   get registry(): Registry {
     return this.prom.registry;
@@ -208,15 +249,19 @@ export class Sensor extends EventEmitter<SensorEventMap> {
 
   /** Serves the Prometheus text on http://HOST:PORT/metrics until close() (port 0: any free port). */
   serveMetrics(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
-    if (this.closed) throw badArgument('the sensor is closed');
+    if (this.closing) throw badArgument('the sensor is closed');
     return this.prom.listen(port, host);
   }
 
-  /** Stops capture, resolves pending attributions, flushes summaries, ends iterators. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Stops capture, resolves pending attributions (`unattributed: sensor closed`), flushes summaries, ends iterators,
+   * stops serving metrics and closes the introspectors it owns. All of that happens before it returns, except
+   * releasing worker threads: the promise resolves once they have ended. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
     clearInterval(this.expiryTimer);
+    const releasing: Array<Promise<void>> = [];
     for (const vm of this.vms.values()) {
       if (vm.capture) {
         vm.captureStats = vm.capture.stats();
@@ -225,14 +270,29 @@ export class Sensor extends EventEmitter<SensorEventMap> {
       }
       vm.pipeline.close();
       vm.detector.close();
-      if (vm.options.closeIntrospector !== false) vm.options.introspector?.close();
+      if (vm.introspector && vm.ownsIntrospector) releasing.push(vm.introspector.close().catch(() => {}));
     }
     this.enforcer?.close();
     if (this.ownsStore) this.policyStore.close();
     this.loopDelay.disable();
     this.prom.close(this.sharedRegistry);
     this.stream.end();
+    this.closing = Promise.all(releasing).then(() => {});
+    return this.closing;
   }
+}
+
+/**
+ * `memory` of a VM: openers registered on this thread (registerIntrospector) see a source string first, as with
+ * openIntrospector; the built-in ones open and walk the guest on a worker thread.
+ */
+function openMemoryIntrospector(memory: string | MemorySourceSpec, options: WorkerIntrospectorOptions = {}): AsyncGuestIntrospector {
+  if (typeof memory === 'string') {
+    const { modules: _m, closeTimeoutMs: _c, ...spec } = options;
+    const local = openRegistered({ ...spec, memory });
+    if (local) return asyncIntrospector(local);
+  }
+  return WorkerIntrospector.start(memory, options);
 }
 
 export function createSensor(options: SensorOptions): Sensor {

@@ -47,7 +47,7 @@ export const learn: Command = {
     };
     const learner = new Learner({ maxPeers: int(v['max-peers'], '--max-peers', 4), maxPorts: int(v['max-ports'], '--max-ports', 3) });
     const durationMs = v.duration ? parseDuration(v.duration) : 0;
-    const src = await sensorSource(v);
+    const src = sensorSource(v);
     // Everything is allowed while learning: the events carry each connection's owner.
     const sensor = createSensor({ policy: { version: 1, default: { mode: 'default-allow' } }, vms: [src.vm], emitAllowed: true, watchPolicy: false });
     sensor.on('event', (e) => {
@@ -57,16 +57,21 @@ export const learn: Command = {
     try {
       if (src.pcap) {
         await sensor.readPcap(src.pcap);
+        await sensor.ready();
         await sensor.settle();
       } else {
         sensor.start();
-        await new Promise<void>((resolve) => {
+        const stopped = new Promise<void>((resolve) => {
           setTimeout(resolve, durationMs);
           process.once('SIGINT', resolve);
         });
+        const ready = sensor.ready();
+        ready.catch(() => {}); // seen by the race below, or moot once stopped
+        await Promise.race([ready, stopped]);
+        await stopped;
       }
     } finally {
-      sensor.close();
+      await sensor.close();
     }
     writeFileSync(v.out, learner.toYaml());
     const r = learner.result();

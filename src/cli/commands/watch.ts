@@ -56,7 +56,7 @@ export const watch: Command = {
     const metricsPort = v.metrics === undefined ? undefined : Number(v.metrics);
     if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) throw new UsageError('--metrics needs a port number');
     const durationMs = v.duration ? parseDuration(v.duration) : undefined;
-    const src = await sensorSource(v);
+    const src = sensorSource(v);
     const json = v.json === true || !process.stdout.isTTY;
     const sensor = createSensor({ policy: v.rules, vms: [src.vm], emitAllowed: v.allowed === true, enforce: v.enforce === true });
     const ndjson = new NdjsonWriter(process.stdout);
@@ -68,14 +68,14 @@ export const watch: Command = {
     });
     // Operational logs: JSON lines on stderr (events go to stdout).
     const log = pino({ name: 'parasight-watch', base: undefined }, process.stderr);
-    sensor.on('error', (e) => log.error({ err: e.message }, 'policy reload failed; the previous policy stays'));
+    sensor.on('error', (e) => log.error({ err: e.message }, 'sensor error (a failed policy reload keeps the previous policy)'));
     sensor.on('policy-reloaded', (g) => log.info({ generation: g }, 'policy reloaded'));
-    log.info({ vm: src.vm.name, iface: src.vm.iface ?? null, pcap: src.pcap ?? null, enforce: v.enforce === true, introspector: src.introspector ? 'yes' : 'none' }, 'watching');
+    log.info({ vm: src.vm.name, iface: src.vm.iface ?? null, pcap: src.pcap ?? null, enforce: v.enforce === true, memory: src.vm.memory ?? null }, 'watching');
     if (metricsPort !== undefined) {
       try {
         await sensor.serveMetrics(metricsPort);
       } catch (e) {
-        sensor.close();
+        await sensor.close();
         throw new UsageError(`--metrics ${metricsPort}: ${(e as Error).message}`);
       }
     }
@@ -86,20 +86,27 @@ export const watch: Command = {
         const progress = fileProgress(`reading ${src.pcap}`);
         await sensor.readPcap(src.pcap, undefined, { onProgress: progress?.update });
         progress?.done();
+        // The guest opens on a worker while the capture is read; its flows wait for the first walk.
+        await sensor.ready();
         await sensor.settle();
       } else {
+        // Capture starts at once; discovery runs on a worker meanwhile (a guest that cannot be opened ends the run).
         sensor.start();
-        await new Promise<void>((resolve) => {
+        const stopped = new Promise<void>((resolve) => {
           const stop = (): void => resolve();
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
           if (durationMs !== undefined) setTimeout(stop, durationMs).unref();
         });
+        const ready = sensor.ready();
+        ready.catch(() => {}); // seen by the race below, or moot once stopped
+        await Promise.race([ready, stopped]);
+        await stopped;
       }
     } finally {
       process.off('SIGHUP', onHup);
       const m = sensor.metrics();
-      sensor.close();
+      await sensor.close();
       const vm = m.vms[0]!;
       log.info(
         {

@@ -1,0 +1,80 @@
+/**
+ * The asynchronous face of a GuestIntrospector, for callers that must not stall their event loop on a guest walk
+ * (the Sensor). Every call is a request whose answer arrives later, as a resolved value or a rejected
+ * ParasightError. Two kinds: `openIntrospectorInWorker()` opens and walks the guest on a worker thread of its own;
+ * `asyncIntrospector(sync)` adapts a GuestIntrospector the caller already holds (its walks still run on the
+ * calling thread, one per request).
+ */
+import type {
+  ConnectionOwner,
+  GuestConnection,
+  GuestInfo,
+  GuestIntrospector,
+  GuestProcess,
+  GuestSocket,
+  GuestSocketTuple,
+  MemoryMapEntry,
+  WithProblems,
+} from './types.js';
+
+/** Processes, connections and sockets of one walk, in one answer. */
+export interface GuestSnapshot {
+  processes: WithProblems<GuestProcess>;
+  connections: WithProblems<GuestConnection>;
+  sockets: WithProblems<GuestSocket>;
+}
+
+export interface AsyncGuestIntrospector {
+  /** Where the walks run: "worker" (a thread of its own) or "caller" (the thread that calls). */
+  readonly runsOn: 'worker' | 'caller';
+  /** Settles once the guest is open (kernel found) or could not be opened; requests made before wait for it. */
+  readonly opened: Promise<GuestInfo>;
+  info(): Promise<GuestInfo>;
+  /** The current snapshot; with `refresh`, after one re-walk of the guest. */
+  snapshot(refresh: boolean): Promise<GuestSnapshot>;
+  lookupConnection(tuple: GuestSocketTuple): Promise<ConnectionOwner | undefined>;
+  memoryMap(pid: number): Promise<WithProblems<MemoryMapEntry>>;
+  /**
+   * Releases the guest (memory source, walker caches, the thread). Requests still unanswered reject with CLOSED.
+   * Resolves once everything is released; idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export function isAsyncIntrospector(x: GuestIntrospector | AsyncGuestIntrospector): x is AsyncGuestIntrospector {
+  return typeof (x as AsyncGuestIntrospector).snapshot === 'function' && 'runsOn' in x;
+}
+
+/** One synchronous walk, packaged as a snapshot (shared by the adapter and the worker). */
+export function takeSnapshot(intro: GuestIntrospector, refresh: boolean): GuestSnapshot {
+  if (refresh) intro.refresh();
+  return { processes: intro.processes(), connections: intro.connections(), sockets: intro.sockets() };
+}
+
+/** Adapts a synchronous introspector: each request runs on the calling thread when it is made. */
+export function asyncIntrospector(intro: GuestIntrospector): AsyncGuestIntrospector {
+  const run = <T>(f: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(f());
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  };
+  let closed = false;
+  const opened = run(() => intro.info());
+  opened.catch(() => {}); // a failure is the caller's to see when it asks
+  return {
+    runsOn: 'caller',
+    opened,
+    info: () => run(() => intro.info()),
+    snapshot: (refresh) => run(() => takeSnapshot(intro, refresh)),
+    lookupConnection: (tuple) => run(() => intro.lookupConnection(tuple)),
+    memoryMap: (pid) => run(() => intro.memoryMap(pid)),
+    close: () =>
+      run(() => {
+        if (closed) return;
+        closed = true;
+        intro.close();
+      }),
+  };
+}
