@@ -8,7 +8,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-O2"],
-      "libraries": ["-ldl", "-lpthread", "-llzma", "-lzstd"]
+      "libraries": ["-ldl", "-lpthread", "-llzma", "-lzstd", "-llz4"]
     }
   ]
 }

@@ -1,7 +1,9 @@
 // xz_decompress(data: Uint8Array, maxOut: number) → Buffer
 // zstd_decompress(data: Uint8Array, maxOut: number) → Buffer
+// lz4_decompress(data: Uint8Array, maxOut: number) → Buffer (legacy frame format)
 #include "binding/convert.h"
 #include "binding/registry.h"
+#include "compress/lz4.h"
 #include "compress/xz.h"
 #include "compress/zstd.h"
 
@@ -24,9 +26,11 @@ Napi::Value Decompress(const Napi::CallbackInfo& info, DecompressFn fn) {
 
 Napi::Value XzDecompress(const Napi::CallbackInfo& info) { return Decompress(info, xzDecompress); }
 Napi::Value ZstdDecompress(const Napi::CallbackInfo& info) { return Decompress(info, zstdDecompress); }
+Napi::Value Lz4Decompress(const Napi::CallbackInfo& info) { return Decompress(info, lz4Decompress); }
 
 Registrar reg("xz_decompress", XzDecompress);
 Registrar regZstd("zstd_decompress", ZstdDecompress);
+Registrar regLz4("lz4_decompress", Lz4Decompress);
 
 }  // namespace
 }  // namespace parasight::binding

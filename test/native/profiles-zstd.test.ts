@@ -1,18 +1,8 @@
-// zstd decompression through the addon (kernel images built with CONFIG_KERNEL_ZSTD): frames built here byte by
-// byte from the format (RFC 8878: single-segment header, raw blocks), so the input is exact and needs no tool.
+// zstd decompression through the addon (kernel images built with CONFIG_KERNEL_ZSTD), on frames built byte by byte
+// from the format (test/fixtures/compress), so the input is exact and needs no tool.
 import { describe, expect, it } from 'vitest';
 import { isZstd, zstdDecompress } from '../../src/profiles/zstd.js';
-
-/** A zstd frame holding `parts` as raw blocks (each < 2 KiB), content size recorded in a 2-byte field. */
-function frame(parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out: number[] = [0x28, 0xb5, 0x2f, 0xfd, 0x60, (total - 256) & 0xff, ((total - 256) >> 8) & 0xff];
-  parts.forEach((p, i) => {
-    const header = (i === parts.length - 1 ? 1 : 0) | (0 << 1) | (p.length << 3);
-    out.push(header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff, ...p);
-  });
-  return Uint8Array.from(out);
-}
+import { zstdFrame as frame } from '../fixtures/compress/frames.js';
 
 const content = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 

@@ -6,6 +6,7 @@
 import { gunzipSync } from 'node:zlib';
 import { ParasightError } from '../../errors.js';
 import type { IsfDocument, IsfSymbol } from '../isf.js';
+import { isLz4Legacy, lz4Decompress } from '../lz4.js';
 import { isXz, xzDecompress } from '../xz.js';
 import { isZstd, zstdDecompress } from '../zstd.js';
 import { Btf, btfToIsf } from './btf.js';
@@ -31,7 +32,7 @@ export interface LinuxProfileOptions {
 
 const ELF_MAGIC = 0x7f454c46;
 
-/** The vmlinux ELF inside a bzImage (XZ, zstd or gzip payload), or the input itself when it already is an ELF. */
+/** The vmlinux ELF inside a bzImage (XZ, zstd, LZ4 or gzip payload), or the input itself when it already is an ELF. */
 export function unpackKernel(image: Uint8Array, origin: string): Uint8Array {
   const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
   if (image.length >= 4 && dv.getUint32(0, false) === ELF_MAGIC) return image;
@@ -43,7 +44,7 @@ export function unpackKernel(image: Uint8Array, origin: string): Uint8Array {
   const payloadAt = (setupSects + 1) * 512 + dv.getUint32(0x248, true);
   const starts = [payloadAt];
   for (let i = 0; i + 6 <= image.length && starts.length < 8; i++) {
-    if (isXz(image, i) || isZstd(image, i) || (image[i] === 0x1f && image[i + 1] === 0x8b && image[i + 2] === 0x08)) starts.push(i);
+    if (isXz(image, i) || isZstd(image, i) || isLz4Legacy(image, i) || (image[i] === 0x1f && image[i + 1] === 0x8b && image[i + 2] === 0x08)) starts.push(i);
   }
   for (const at of starts) {
     if (at <= 0 || at >= image.length) continue;
@@ -51,13 +52,14 @@ export function unpackKernel(image: Uint8Array, origin: string): Uint8Array {
       let out: Uint8Array | undefined;
       if (isXz(image, at)) out = xzDecompress(image.subarray(at), 1 << 30);
       else if (isZstd(image, at)) out = zstdDecompress(image.subarray(at), 1 << 30);
+      else if (isLz4Legacy(image, at)) out = lz4Decompress(image.subarray(at), 1 << 30);
       else if (image[at] === 0x1f && image[at + 1] === 0x8b) out = gunzipSync(image.subarray(at));
       if (out && out.length >= 4 && new DataView(out.buffer, out.byteOffset).getUint32(0, false) === ELF_MAGIC) return out;
     } catch {
       // Not this one: a match of the magic inside other data. Try the next.
     }
   }
-  throw new ParasightError(`${origin}: no XZ, zstd or gzip payload holding an ELF kernel (other compressions are not supported)`, {
+  throw new ParasightError(`${origin}: no XZ, zstd, LZ4 or gzip payload holding an ELF kernel (other compressions are not supported)`, {
     code: 'UNSUPPORTED',
     source: origin,
   });
