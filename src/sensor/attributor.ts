@@ -64,12 +64,26 @@ export interface AttributionStats {
   latencyP99Ms: number;
 }
 
-function canonical(text: string): string | undefined {
+function canonicalOf(text: string): string | undefined {
   const a = tryParseAddress(text);
   if (!a) return undefined;
   // IPv4-mapped IPv6 (dual-stack sockets) is the IPv4 address on the wire.
   if (a.family === 6 && a.words[0] === 0 && a.words[1] === 0 && a.words[2] === 0xffff) return formatAddress(4, [a.words[3]!]);
   return formatAddress(a.family, a.words);
+}
+
+// Parsing and printing an address costs ~1.5 µs: a guest's addresses repeat from walk to walk (and its own local
+// address in every connection), so every index rebuild after the first mostly hits this cache. Bounded.
+const canonicalCache = new Map<string, string | null>();
+const CANONICAL_CACHE_MAX = 65_536;
+
+function canonical(text: string): string | undefined {
+  const hit = canonicalCache.get(text);
+  if (hit !== undefined) return hit ?? undefined;
+  const c = canonicalOf(text);
+  if (canonicalCache.size >= CANONICAL_CACHE_MAX) canonicalCache.clear();
+  canonicalCache.set(text, c ?? null);
+  return c;
 }
 
 function isWildcard(addr: string): boolean {
