@@ -186,6 +186,8 @@ describe.skipIf(!isRoot)('sensor on a live bridge (netns)', () => {
     expect(m.decode.frames).toBe(m.capture!.frames);
     expect(m.decode.malformed).toBe(0);
     expect(m.attribution.outcomes.attributed).toBeGreaterThanOrEqual(5);
+    // The namespace "guest" was opened and walked on the sensor's worker thread, and answered every walk.
+    expect(m.attribution).toMatchObject({ introspector: 'ready', refreshErrors: 0 });
     expect((JSON.parse(line) as { metrics: SensorMetrics }).metrics.enforcement).toMatchObject({ errors: 0 });
     // Closing the sensor removed its nftables table.
     await new Promise<void>((r) => (sensor.proc.exitCode !== null ? r() : sensor.proc.once('exit', () => r())));
