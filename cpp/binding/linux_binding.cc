@@ -220,8 +220,8 @@ std::array<uint8_t, 16> addr16(const Napi::Value& v, const char* what) {
 }
 
 // linux_find(walker, proto, lport, rport, laddr16, raddr16) → flat encoding plus `match` (socket index, -1 when
-// none) and `stage` ("sweep": the encoding is a whole new sweep; "known-tables" / "new-tasks": just the owner and
-// its socket, found by that cheap stage)
+// none) and `stage` ("sweep": the encoding is a whole new sweep; "hot-tables" / "known-tables" / "new-tasks": just
+// the owner and its socket, found by that cheap stage)
 Napi::Value Find(const Napi::CallbackInfo& info) {
   Walker& w = walkerOf(info[0]);
   SocketQuery q;
@@ -237,7 +237,8 @@ Napi::Value Find(const Napi::CallbackInfo& info) {
   Walker::FindResult r = w.find(q, problems);
   Napi::Object out = encode(info.Env(), r.tasks, r.sockets, problems);
   out.Set("match", Napi::Number::New(info.Env(), static_cast<double>(r.match)));
-  const char* stage = r.stage == Walker::Stage::kKnownTables ? "known-tables"
+  const char* stage = r.stage == Walker::Stage::kHotTables     ? "hot-tables"
+                      : r.stage == Walker::Stage::kKnownTables ? "known-tables"
                       : r.stage == Walker::Stage::kNewTasks  ? "new-tasks"
                                                               : "sweep";
   out.Set("stage", Napi::String::New(info.Env(), stage));

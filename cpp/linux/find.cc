@@ -13,7 +13,8 @@ namespace {
 
 constexpr uint32_t kEmbeddedSlots = 64;     // NR_OPEN_DEFAULT: the fd_array inside files_struct
 constexpr size_t kMaxCandidates = 512;      // changed descriptors worth classifying before a sweep is cheaper
-constexpr size_t kMaxNewTasks = 256;        // tasks created since the sweep worth walking before a sweep is cheaper
+constexpr size_t kMaxNewTasks = 256;
+constexpr size_t kHotTables = 16;           // tables that changed lately, looked at before all the others        // tasks created since the sweep worth walking before a sweep is cheaper
 
 bool unspecified(const std::array<uint8_t, 16>& a) {
   static const uint8_t mappedAny[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
@@ -35,10 +36,11 @@ void Walker::remember(const std::vector<TaskRecord>& tasks, const std::vector<Fd
   b.tasks = tasks;
   b.taskIds.reserve(tasks.size());
   for (const TaskRecord& t : tasks) b.taskIds.emplace(t.address, std::make_pair(t.pid, t.startTime));
-  std::vector<int32_t> tableOf(tasks.size(), -1);
+  std::vector<int32_t>& tableOf = b.tableOfTask;
+  tableOf.assign(tasks.size(), -1);
   for (const FdTable& t : tables) {
     tableOf[t.task] = static_cast<int32_t>(b.tables.size());
-    b.tables.push_back({t.task, t.count, t.files, t.fdt, b.slots.size()});
+    b.tables.push_back({t.task, t.count, t.files, t.fdt, b.slots.size(), -1, 0});
     b.slots.resize(b.slots.size() + t.count, 0);
   }
   for (const Slot& s : files) {
@@ -71,8 +73,20 @@ void Walker::remember(const std::vector<TaskRecord>& tasks, const std::vector<Fd
       b.groups.back().itemSize = F.filesFdArray - F.filesOpenFdsInit + window * 8ull;
     }
     SignalGroup& g = b.groups[groupOf[window]];
+    b.tables[j].group = groupOf[window];
+    b.tables[j].item = static_cast<uint32_t>(g.tables.size());
     g.tables.push_back(j);
     g.pa.push_back(pa);
+  }
+  // Tables that were changing before this sweep likely go on changing.
+  for (uint32_t old : baseline_.hot) {
+    const uint64_t files = baseline_.tables[old].files;
+    for (uint32_t j = 0; j < b.tables.size(); j++) {
+      if (b.tables[j].files == files) {
+        b.hot.push_back(j);
+        break;
+      }
+    }
   }
   for (SignalGroup& g : b.groups) {
     g.baseline.resize(g.pa.size() * g.itemSize);
@@ -83,24 +97,46 @@ void Walker::remember(const std::vector<TaskRecord>& tasks, const std::vector<Fd
   baseline_ = std::move(b);
 }
 
-bool Walker::findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock) {
+void Walker::diffEmbedded(uint32_t j, const uint8_t* now, std::vector<Slot>* fresh, std::vector<uint32_t>* beyond) {
+  const FileLayout& F = l_.file;
+  const KnownTable& k = baseline_.tables[j];
+  const SignalGroup& g = baseline_.groups[k.group];
+  if (std::memcmp(now, g.baseline.data() + k.item * g.itemSize, g.itemSize) == 0) return;
+  const uint32_t gap = F.filesFdArray - F.filesOpenFdsInit;
+  for (uint32_t fd = 0; fd < g.window; fd++) {
+    const uint64_t f = le64(now + gap + fd * 8);
+    if (f != baseline_.slots[k.slots + fd] && kernelPointer(f)) fresh->push_back({k.task, fd, f});
+  }
+  // A descriptor past the window: the rest of the slots are read for this table alone.
+  if (g.window < kEmbeddedSlots && (le64(now) >> g.window) != 0) beyond->push_back(j);
+}
+
+void Walker::diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* fresh) {
   const FileLayout& F = l_.file;
   Baseline& b = baseline_;
-  if (b.tables.empty()) return false;
-  std::vector<Slot> fresh;
-  std::vector<uint32_t> beyond;  // dirty tables with descriptors open past their window
-  const uint32_t gap = F.filesFdArray - F.filesOpenFdsInit;
-  for (SignalGroup& g : b.groups) {
-    space_->memory().readMany(g.pa.data(), g.pa.size(), g.itemSize, g.current.data(), g.ok.data());
-    for (size_t i = 0; i < g.pa.size(); i++) {
-      const uint8_t* now = g.current.data() + i * g.itemSize;
-      if (!g.ok[i] || std::memcmp(now, g.baseline.data() + i * g.itemSize, g.itemSize) == 0) continue;
-      const KnownTable& k = b.tables[g.tables[i]];
-      for (uint32_t fd = 0; fd < g.window; fd++) {
-        const uint64_t f = le64(now + gap + fd * 8);
-        if (f != b.slots[k.slots + fd] && kernelPointer(f)) fresh.push_back({k.task, fd, f});
+  std::vector<uint32_t> beyond, throughFdt;
+  if (subset == nullptr) {
+    for (SignalGroup& g : b.groups) {
+      space_->memory().readMany(g.pa.data(), g.pa.size(), g.itemSize, g.current.data(), g.ok.data());
+      for (size_t i = 0; i < g.pa.size(); i++) {
+        if (g.ok[i]) diffEmbedded(g.tables[i], g.current.data() + i * g.itemSize, fresh, &beyond);
       }
-      if (g.window < kEmbeddedSlots && (le64(now) >> g.window) != 0) beyond.push_back(g.tables[i]);
+    }
+    throughFdt = b.throughFdt;
+  } else {
+    std::vector<uint8_t> now;
+    for (uint32_t j : *subset) {
+      const KnownTable& k = b.tables[j];
+      if (k.group < 0) {
+        throughFdt.push_back(j);
+        continue;
+      }
+      const SignalGroup& g = b.groups[k.group];
+      now.resize(g.itemSize);
+      Error err;
+      if (space_->memory().read(g.pa[k.item], now.data(), g.itemSize, &err) == g.itemSize) {
+        diffEmbedded(j, now.data(), fresh, &beyond);
+      }
     }
   }
   std::vector<uint64_t> rest;
@@ -110,28 +146,60 @@ bool Walker::findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* soc
     Error err;
     if (!readOne(k.files + F.filesFdArray, rest.data(), k.count * 8ull, &err)) continue;
     for (uint32_t fd = 0; fd < k.count; fd++) {
-      if (rest[fd] != b.slots[k.slots + fd] && kernelPointer(rest[fd])) fresh.push_back({k.task, fd, rest[fd]});
+      if (rest[fd] != b.slots[k.slots + fd] && kernelPointer(rest[fd])) fresh->push_back({k.task, fd, rest[fd]});
     }
   }
   // Tables with their own fdtable: read in full, as a sweep would, and compared slot by slot.
-  if (!b.throughFdt.empty()) {
+  if (!throughFdt.empty()) {
     std::vector<uint32_t> owner;
-    std::vector<int32_t> tableOf(b.tasks.size(), -1);
-    for (uint32_t j : b.throughFdt) {
-      owner.push_back(b.tables[j].task);
-      tableOf[b.tables[j].task] = static_cast<int32_t>(j);
-    }
+    for (uint32_t j : throughFdt) owner.push_back(b.tables[j].task);
     std::vector<FdTable> tables;
     std::vector<Slot> slots;
     Problems ignored;  // an unreadable table is the sweep's to report
     readTables(b.tasks, owner, &tables, &slots, ignored);
     for (const Slot& s : slots) {
-      const KnownTable& k = b.tables[tableOf[s.task]];
-      if (s.fd >= k.count || b.slots[k.slots + s.fd] != s.file) fresh.push_back(s);
+      const KnownTable& k = b.tables[b.tableOfTask[s.task]];
+      if (s.fd >= k.count || b.slots[k.slots + s.fd] != s.file) fresh->push_back(s);
     }
   }
-  if (fresh.empty() || fresh.size() > kMaxCandidates) return false;
-  return exactMatch(q, fresh, b.tasks, task, sock);
+}
+
+bool Walker::findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, bool* hot) {
+  Baseline& b = baseline_;
+  if (b.tables.empty()) return false;
+  // First the tables that changed lately (a process that opened one connection is likely to open the next), then
+  // all of them.
+  std::vector<Slot> fresh;
+  Slot found{};
+  bool ok = false;
+  if (!b.hot.empty()) {
+    diffTables(&b.hot, &fresh);
+    ok = !fresh.empty() && fresh.size() <= kMaxCandidates && exactMatch(q, fresh, b.tasks, task, sock, &found);
+    *hot = ok;
+  }
+  if (!ok) {
+    fresh.clear();
+    diffTables(nullptr, &fresh);
+    if (fresh.empty() || fresh.size() > kMaxCandidates) return false;
+    ok = exactMatch(q, fresh, b.tasks, task, sock, &found);
+    // Tables with changes the match did not explain are likely to change again.
+    for (const Slot& s : fresh) {
+      if (b.hot.size() >= kHotTables) break;
+      const uint32_t j = static_cast<uint32_t>(b.tableOfTask[s.task]);
+      if (std::find(b.hot.begin(), b.hot.end(), j) == b.hot.end()) b.hot.push_back(j);
+    }
+  }
+  if (!ok) return false;
+  const uint32_t j = static_cast<uint32_t>(b.tableOfTask[found.task]);
+  auto at = std::find(b.hot.begin(), b.hot.end(), j);
+  if (at != b.hot.end()) b.hot.erase(at);
+  b.hot.insert(b.hot.begin(), j);
+  if (b.hot.size() > kHotTables) b.hot.pop_back();
+  // Its tuple is now the caller's to remember: later lookups need not classify it again (should the tuple change,
+  // the sweep finds it).
+  const KnownTable& k = b.tables[j];
+  if (found.fd < k.count) b.slots[k.slots + found.fd] = found.file;
+  return true;
 }
 
 bool Walker::findNewTasks(const SocketQuery& q, TaskRecord* task, SocketRecord* sock) {
@@ -171,11 +239,12 @@ bool Walker::findNewTasks(const SocketQuery& q, TaskRecord* task, SocketRecord* 
   Problems ignored;
   readTables(fresh, owner, &tables, &slots, ignored);
   if (slots.empty() || slots.size() > kMaxCandidates) return false;
-  return exactMatch(q, slots, fresh, task, sock);
+  Slot found{};
+  return exactMatch(q, slots, fresh, task, sock, &found);
 }
 
 bool Walker::exactMatch(const SocketQuery& q, const std::vector<Slot>& fresh, const std::vector<TaskRecord>& owners,
-                        TaskRecord* task, SocketRecord* sock) {
+                        TaskRecord* task, SocketRecord* sock, Slot* slot) {
   const FileLayout& F = l_.file;
   for (const SocketRecord& s : classify(fresh)) {
     if (!exact(s, q)) continue;
@@ -204,6 +273,7 @@ bool Walker::exactMatch(const SocketQuery& q, const std::vector<Slot>& fresh, co
     }
     *task = t;
     *sock = s;
+    *slot = {s.task, s.fd, s.file};
     sock->task = 0;
     return true;
   }
@@ -214,9 +284,10 @@ Walker::FindResult Walker::find(const SocketQuery& q, Problems& problems) {
   FindResult r;
   TaskRecord task;
   SocketRecord sock;
-  const bool known = findKnown(q, &task, &sock);
+  bool hot = false;
+  const bool known = findKnown(q, &task, &sock, &hot);
   if (known || findNewTasks(q, &task, &sock)) {
-    r.stage = known ? Stage::kKnownTables : Stage::kNewTasks;
+    r.stage = !known ? Stage::kNewTasks : hot ? Stage::kHotTables : Stage::kKnownTables;
     r.tasks.push_back(task);
     r.sockets.push_back(sock);
     r.match = 0;

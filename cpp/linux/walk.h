@@ -58,13 +58,14 @@ class Walker {
   // One bounded walk for a socket matching q exactly; a socket with an unspecified remote end (listening,
   // unconnected UDP) on the same local port answers when no exact match exists. Stages, cheapest first, each
   // taking only an exact match and each compared with what the last sweep saw (its baseline):
-  //   1 kKnownTables: fd tables the sweep knew, read as one small signal each (the embedded open-fd bitmap and
-  //     the slots up to just past the highest descriptor then open); descriptors that differ are classified;
+  //   1 kHotTables / kKnownTables: fd tables the sweep knew, read as one small signal each (the embedded open-fd
+  //     bitmap and the slots up to just past the highest descriptor then open); descriptors that differ are
+  //     classified. The tables that changed lately first (≤ 16), then all of them;
   //   2 kNewTasks: tasks created since, found from the tail of the task list (fork appends there);
   //   3 kSweep: a full sweep decides (it also answers with a listening / unconnected socket), and becomes the
   //     baseline. Its tasks/sockets are the caller's new snapshot.
   // In stages 1-2, tasks/sockets hold just the owner and its socket. match: index in sockets, or -1.
-  enum class Stage : uint8_t { kKnownTables = 1, kNewTasks = 2, kSweep = 3 };
+  enum class Stage : uint8_t { kHotTables = 0, kKnownTables = 1, kNewTasks = 2, kSweep = 3 };
   struct FindResult {
     long match = -1;
     Stage stage = Stage::kSweep;
@@ -111,6 +112,8 @@ class Walker {
     uint32_t count;            // slots in the baseline
     uint64_t files, fdt;       // files_struct; fdtable (tables read through fdt only)
     size_t slots;              // first slot in baseline_.slots
+    int32_t group;             // its SignalGroup (-1: read through fdt)
+    uint32_t item;             // its place in that group
   };
   // Embedded tables whose signals have the same size, read as one batch at precomputed physical addresses.
   struct SignalGroup {
@@ -126,14 +129,21 @@ class Walker {
     std::vector<uint64_t> slots;           // every table's slots, concatenated
     std::vector<SignalGroup> groups;
     std::vector<uint32_t> throughFdt;      // tables not embedded (grown, or no embedded layout): read in full
+    std::vector<int32_t> tableOfTask;      // task index → its table (-1: shares another's or has none)
+    std::vector<uint32_t> hot;             // tables that changed lately, most recent first
     std::unordered_map<uint64_t, std::pair<int32_t, uint64_t>> taskIds;  // task address → pid, start time
   };
   void remember(const std::vector<TaskRecord>& tasks, const std::vector<FdTable>& tables, const std::vector<Slot>& files);
-  bool findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
+  // *hot: answered from the tables that changed lately.
+  bool findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, bool* hot);
+  // Descriptors of known tables (all, or a subset) that differ from the baseline, as candidates.
+  void diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* fresh);
+  void diffEmbedded(uint32_t table, const uint8_t* now, std::vector<Slot>* fresh, std::vector<uint32_t>* beyond);
   bool findNewTasks(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
-  // The socket among `fresh` matching q exactly, with its owner re-read from guest memory; false when none.
+  // The socket among `fresh` matching q exactly, with its owner re-read from guest memory (*slot: where it was);
+  // false when none.
   bool exactMatch(const SocketQuery& q, const std::vector<Slot>& fresh, const std::vector<TaskRecord>& owners,
-                  TaskRecord* task, SocketRecord* sock);
+                  TaskRecord* task, SocketRecord* sock, Slot* slot);
   Baseline baseline_;
 
   std::shared_ptr<AddressSpace> space_;

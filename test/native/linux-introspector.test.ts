@@ -1,15 +1,15 @@
 // The Linux walker on a synthetic guest with real page tables (test/fixtures/introspect/linux-guest.ts): kernel
 // discovery at a KASLR slide, task list, fd tables → sockets, lookups, and hostile memory (cycles, no kernel),
 // without crashing (this suite also runs under ASan/UBSan).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMemory } from '../../src/memory/open.js';
-import { LinuxIntrospector } from '../../src/introspect/linux/introspector.js';
+import { LinuxIntrospector, type LinuxLookupStats } from '../../src/introspect/linux/introspector.js';
 import { Profile } from '../../src/profiles/isf.js';
 import { ParasightError } from '../../src/errors.js';
-import { buildLinuxGuest, TEXT, type SyntheticTask } from '../fixtures/introspect/linux-guest.js';
+import { buildLinuxGuest, TEXT, type SyntheticSocket, type SyntheticTask } from '../fixtures/introspect/linux-guest.js';
 
 const v6 = (last: number) => [0xfd, 0x77, ...new Array<number>(13).fill(0), last];
 const TASKS: SyntheticTask[] = [
@@ -86,6 +86,64 @@ describe('Linux introspection on a synthetic guest', () => {
       intro.close();
     }
   });
+
+  for (const embedded of [false, true]) {
+    it(`attributes connections opened after the sweep by the cheapest stage that settles them (${embedded ? 'fd arrays in files_struct' : 'separate fdtables'})`, () => {
+      const path = join(dir, `stages-${embedded}.raw`);
+      writeFileSync(path, buildLinuxGuest(TASKS, { embedded }).bytes);
+      const intro = LinuxIntrospector.open(openMemory({ kind: 'live-file', path }), {
+        profile: new Profile('synthetic', buildLinuxGuest(TASKS, { embedded }).profile),
+        ownMemory: true,
+      });
+      // The guest changes under the open mapping, as a running guest's RAM file does.
+      const become = (tasks: SyntheticTask[], patch?: (bytes: Uint8Array) => void) => {
+        const g = buildLinuxGuest(tasks, { embedded });
+        patch?.(g.bytes);
+        const fd = openSync(path, 'r+');
+        writeSync(fd, g.bytes, 0, g.bytes.length, 0);
+        closeSync(fd);
+      };
+      const tcp = (lport: number, rport: number, fd?: number): SyntheticSocket => ({ proto: 'tcp', family: 4, local: [10, 0, 0, 2], lport, remote: [10, 0, 0, 1], rport, state: 1, fd });
+      const find = (s: SyntheticSocket) => {
+        const before = intro.lookupStats();
+        const owner = intro.lookupConnection({ proto: 'tcp', family: 4, localAddress: '10.0.0.2', localPort: s.lport, remoteAddress: '10.0.0.1', remotePort: s.rport });
+        const after = intro.lookupStats();
+        return [owner?.pid, owner?.process?.name, (Object.keys(after) as Array<keyof LinuxLookupStats>).find((k) => after[k] !== before[k])];
+      };
+      try {
+        intro.refresh();
+        // resolver is the last task: what it gains moves nothing else.
+        const [web, resolver] = TASKS as [SyntheticTask, SyntheticTask];
+        const added = tcp(41000, 80);
+        become([web, { ...resolver, sockets: [...resolver.sockets, added] }]);
+        expect(find(added)).toEqual([101, 'resolver', 'knownTables']);
+        // Descriptor 2 (its IPv6 connection) closed and reopened on another socket.
+        const reopened = tcp(41001, 80, 2);
+        const grown = { ...resolver, sockets: [...resolver.sockets, added, reopened] };
+        become([web, grown]);
+        // resolver's table changed lately: it is looked at before the others.
+        expect(find(reopened)).toEqual([101, 'resolver', 'hotTables']);
+        // A task created since the sweep, appended to the task list.
+        const late = tcp(41002, 80);
+        become([web, grown, { pid: 102, comm: 'latecomer', startNs: 9_000_000_000n, sockets: [late] }]);
+        expect(find(late)).toEqual([102, 'latecomer', 'newTasks']);
+        // A connection whose objects the sweep already saw (its tuple changed in place) is the sweep's to find.
+        const moved = { ...added, rport: 81 };
+        become([web, { ...grown, sockets: [...resolver.sockets, moved, reopened] }, { pid: 102, comm: 'latecomer', startNs: 9_000_000_000n, sockets: [late] }]);
+        expect(find(moved)).toEqual([101, 'resolver', 'sweeps']);
+        // A hostile tail link: the new-task stage gives up, the sweep still answers.
+        const later = tcp(41003, 80);
+        become([web, grown, { pid: 102, comm: 'latecomer', startNs: 9_000_000_000n, sockets: [late] }, { pid: 103, comm: 'later', startNs: 9_500_000_000n, sockets: [later] }], (bytes) => {
+          const initTask = new Profile('synthetic', buildLinuxGuest(TASKS).profile).requireSymbol('init_task');
+          new DataView(bytes.buffer).setBigUint64(Number(initTask - TEXT + (8n << 20n)) + 0x18, 0x4141414141414141n, true);
+        });
+        expect(find(later)).toEqual([103, 'later', 'sweeps']);
+        expect(find(tcp(41999, 80))).toEqual([undefined, undefined, 'sweeps']);
+      } finally {
+        intro.close();
+      }
+    });
+  }
 
   it('says NOT_FOUND, naming why, when the memory holds no such kernel', () => {
     const g = buildLinuxGuest(TASKS);

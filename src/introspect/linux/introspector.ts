@@ -42,6 +42,8 @@ export interface LinuxIntrospectorOptions {
 export interface LinuxLookupStats {
   /** From the snapshot index. */
   snapshot: number;
+  /** A new descriptor in one of the fd tables that changed lately (looked at first). */
+  hotTables: number;
   /** A new descriptor in an fd table the last sweep knew. */
   knownTables: number;
   /** A task created since the last sweep. */
@@ -90,7 +92,7 @@ export class LinuxIntrospector implements GuestIntrospector {
   readonly #pageOffsetBase: bigint;
   readonly #maxVmas: number;
   #vma: VmaLayout | ParasightError | undefined;
-  readonly #stats: LinuxLookupStats = { snapshot: 0, knownTables: 0, newTasks: 0, sweeps: 0 };
+  readonly #stats: LinuxLookupStats = { snapshot: 0, hotTables: 0, knownTables: 0, newTasks: 0, sweeps: 0 };
 
   private constructor(memory: Memory, profile: Profile, options: LinuxIntrospectorOptions) {
     this.#native = addon<NativeLinux>();
@@ -169,21 +171,27 @@ export class LinuxIntrospector implements GuestIntrospector {
     const snap = this.#current();
     // Fast path: the sensor hands over canonical text (what its decoder prints); anything else is canonicalised
     // before the index is declared a miss.
-    let hit = this.#fromIndex(snap, tuple, indexForm(tuple.localAddress), indexForm(tuple.remoteAddress));
+    const la = indexForm(tuple.localAddress);
+    const ra = indexForm(tuple.remoteAddress);
+    let hit = this.#fromIndex(snap, tuple, la, ra);
     if (!hit) {
       parseAddress(tuple.localAddress, this.#laddr);
       parseAddress(tuple.remoteAddress, this.#raddr);
-      hit = this.#fromIndex(snap, tuple, formatAddress(this.#laddr, 0, 6), formatAddress(this.#raddr, 0, 6));
+      const cla = formatAddress(this.#laddr, 0, 6);
+      const cra = formatAddress(this.#raddr, 0, 6);
+      // Already canonical (what the sensor hands over): the same keys would miss again.
+      if (cla !== la || cra !== ra) hit = this.#fromIndex(snap, tuple, cla, cra);
     }
     if (hit) {
       this.#stats.snapshot++;
       return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
     }
-    // One bounded walk: changed fd tables the last sweep knew, then tasks created since, else a full sweep that
-    // becomes the snapshot.
+    // One bounded walk: changed fd tables the last sweep knew (those that changed lately first), then tasks created
+    // since, else a full sweep that becomes the snapshot.
     const r = this.#native.linux_find(this.#walker, PROTO_NUMBER[tuple.proto], tuple.localPort, tuple.remotePort, this.#laddr, this.#raddr);
     let found: GuestConnection | GuestSocket | undefined;
-    if (r.stage === 'known-tables') this.#stats.knownTables++;
+    if (r.stage === 'hot-tables') this.#stats.hotTables++;
+    else if (r.stage === 'known-tables') this.#stats.knownTables++;
     else if (r.stage === 'new-tasks') this.#stats.newTasks++;
     else this.#stats.sweeps++;
     if (r.stage === 'sweep') {

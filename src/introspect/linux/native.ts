@@ -33,7 +33,7 @@ export interface NativeLinuxWalk {
 }
 
 /** Which stage of linux_find answered (cpp/linux/walk.h): only "sweep" returns a whole new snapshot. */
-export type LinuxFindStage = 'known-tables' | 'new-tasks' | 'sweep';
+export type LinuxFindStage = 'hot-tables' | 'known-tables' | 'new-tasks' | 'sweep';
 
 export interface NativeLinux {
   linux_discover(
