@@ -1,8 +1,8 @@
 /**
  * BTF (the kernel's BPF Type Format, Documentation/bpf/btf.rst) → ISF user types. A vmlinux built with
  * DEBUG_INFO_BTF carries every kernel type in its .BTF section: the header, a type section of variable-length
- * records (type ids from 1), and a string section. We parse all records, then emit the requested structs and
- * everything they embed by value (pointers stay references by name).
+ * records (type ids from 1), and a string section. We index all records, decode the ones asked for, and emit the
+ * requested structs and everything they embed by value (pointers stay references by name).
  */
 import { ParasightError } from '../../errors.js';
 import type { IsfBaseType, IsfField, IsfType, IsfUserType } from '../isf.js';
@@ -37,11 +37,42 @@ export interface BtfType {
   bits?: number;
 }
 
-export class Btf {
-  /** types[id]; index 0 is void (undefined). */
-  readonly types: Array<BtfType | undefined> = [undefined];
-  readonly #byName = new Map<string, number[]>();
+/** Bytes that follow a type's 12-byte record (its kind's extra data); `unknown` is called for a kind we do not know. */
+function extraBytes(kind: BtfKind, vlen: number, unknown: () => never): number {
+  switch (kind) {
+    case BtfKind.Int: case BtfKind.Var: case BtfKind.DeclTag:
+      return 4;
+    case BtfKind.Array:
+      return 12;
+    case BtfKind.Struct: case BtfKind.Union: case BtfKind.Enum64: case BtfKind.Datasec:
+      return 12 * vlen;
+    case BtfKind.Enum: case BtfKind.FuncProto:
+      return 8 * vlen;
+    case BtfKind.Ptr: case BtfKind.Fwd: case BtfKind.Typedef: case BtfKind.Volatile: case BtfKind.Const:
+    case BtfKind.Restrict: case BtfKind.Func: case BtfKind.Float: case BtfKind.TypeTag:
+      return 0;
+    default:
+      return unknown();
+  }
+}
 
+export class Btf {
+  /** Number of type ids, void (0) included. */
+  readonly count: number;
+  readonly #dv: DataView;
+  readonly #bytes: Uint8Array;
+  readonly #strOff: number;
+  /** Byte offset of each type's record (index = type id; 0 unused): records are decoded only when asked for. */
+  readonly #records: Uint32Array;
+  readonly #decoded = new Map<number, BtfType>();
+  /** Struct/union ids by name, built on the first findStruct. */
+  #structs: Map<string, number[]> | undefined;
+
+  /**
+   * Checks the header and walks the type section once, recording where each type starts (a record's length
+   * follows from its kind and vlen); names and members are decoded lazily: a profile needs a few hundred of the
+   * kernel's ~100,000 types.
+   */
   constructor(bytes: Uint8Array, origin: string) {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const bad = (what: string, offset: number) => new ParasightError(`${origin}: BTF ${what}`, { code: 'FORMAT', source: origin, offset });
@@ -52,90 +83,105 @@ export class Btf {
     const strOff = hdrLen + dv.getUint32(16, true);
     const strLen = dv.getUint32(20, true);
     if (typeOff + typeLen > bytes.length || strOff + strLen > bytes.length) throw bad('sections lie outside the data', 4);
-    const str = (off: number) => (off === 0 ? '' : cString(bytes, strOff + off, 1024));
+    this.#dv = dv;
+    this.#bytes = bytes;
+    this.#strOff = strOff;
+    // Every record is at least 12 bytes: an upper bound for the id table.
+    const records = new Uint32Array(Math.floor(typeLen / 12) + 2);
+    let id = 1;
     let p = typeOff;
     const end = typeOff + typeLen;
     while (p + 12 <= end) {
-      const nameOff = dv.getUint32(p, true);
+      records[id++] = p;
       const info = dv.getUint32(p + 4, true);
-      const sizeOrType = dv.getUint32(p + 8, true);
       const vlen = info & 0xffff;
       const kind = ((info >>> 24) & 0x1f) as BtfKind;
-      const kindFlag = info >>> 31 === 1;
-      const t: BtfType = { id: this.types.length, kind, name: str(nameOff), sizeOrType };
-      p += 12;
-      switch (kind) {
-        case BtfKind.Int: {
-          const enc = dv.getUint32(p, true);
-          t.signed = ((enc >>> 24) & 1) === 1;
-          t.bits = enc & 0xff;
-          p += 4;
-          break;
-        }
-        case BtfKind.Array:
-          t.elemType = dv.getUint32(p, true);
-          t.count = dv.getUint32(p + 8, true);
-          p += 12;
-          break;
-        case BtfKind.Struct:
-        case BtfKind.Union:
-          t.members = [];
-          for (let i = 0; i < vlen; i++, p += 12) {
-            const off = dv.getUint32(p + 8, true);
-            t.members.push({
-              name: str(dv.getUint32(p, true)),
-              type: dv.getUint32(p + 4, true),
-              bitOffset: kindFlag ? off & 0xffffff : off,
-              bitSize: kindFlag ? off >>> 24 : 0,
-            });
-          }
-          break;
-        case BtfKind.Enum:
-          p += 8 * vlen;
-          break;
-        case BtfKind.Enum64:
-          p += 12 * vlen;
-          break;
-        case BtfKind.FuncProto:
-          p += 8 * vlen;
-          break;
-        case BtfKind.Var:
-        case BtfKind.DeclTag:
-          p += 4;
-          break;
-        case BtfKind.Datasec:
-          p += 12 * vlen;
-          break;
-        case BtfKind.Ptr: case BtfKind.Fwd: case BtfKind.Typedef: case BtfKind.Volatile: case BtfKind.Const:
-        case BtfKind.Restrict: case BtfKind.Func: case BtfKind.Float: case BtfKind.TypeTag:
-          break;
-        default:
-          throw bad(`unknown kind ${kind as number} at type ${t.id}`, p - 12);
-      }
-      this.types.push(t);
-      if (t.name) {
-        const list = this.#byName.get(t.name);
-        if (list) list.push(t.id);
-        else this.#byName.set(t.name, [t.id]);
-      }
+      p += 12 + extraBytes(kind, vlen, () => {
+        throw bad(`unknown kind ${kind as number} at type ${id - 1}`, p);
+      });
     }
+    if (p > end) throw bad(`type ${id - 1} runs past the type section`, records[id - 1]!);
+    this.count = id;
+    this.#records = records.subarray(0, id);
+  }
+
+  #str(off: number): string {
+    return off === 0 ? '' : cString(this.#bytes, this.#strOff + off, 1024);
+  }
+
+  /** The type with this id (undefined for void, 0, and ids past the last type). */
+  type(id: number): BtfType | undefined {
+    if (!Number.isInteger(id) || id <= 0 || id >= this.count) return undefined;
+    const cached = this.#decoded.get(id);
+    if (cached) return cached;
+    const dv = this.#dv;
+    let p = this.#records[id]!;
+    const info = dv.getUint32(p + 4, true);
+    const vlen = info & 0xffff;
+    const kind = ((info >>> 24) & 0x1f) as BtfKind;
+    const kindFlag = info >>> 31 === 1;
+    const t: BtfType = { id, kind, name: this.#str(dv.getUint32(p, true)), sizeOrType: dv.getUint32(p + 8, true) };
+    p += 12;
+    switch (kind) {
+      case BtfKind.Int: {
+        const enc = dv.getUint32(p, true);
+        t.signed = ((enc >>> 24) & 1) === 1;
+        t.bits = enc & 0xff;
+        break;
+      }
+      case BtfKind.Array:
+        t.elemType = dv.getUint32(p, true);
+        t.count = dv.getUint32(p + 8, true);
+        break;
+      case BtfKind.Struct:
+      case BtfKind.Union:
+        t.members = [];
+        for (let i = 0; i < vlen; i++, p += 12) {
+          const off = dv.getUint32(p + 8, true);
+          t.members.push({
+            name: this.#str(dv.getUint32(p, true)),
+            type: dv.getUint32(p + 4, true),
+            bitOffset: kindFlag ? off & 0xffffff : off,
+            bitSize: kindFlag ? off >>> 24 : 0,
+          });
+        }
+        break;
+      default:
+        break;
+    }
+    this.#decoded.set(id, t);
+    return t;
   }
 
   /** The struct (or union) with this name that has members (not a forward declaration). */
   findStruct(name: string): BtfType | undefined {
-    for (const id of this.#byName.get(name) ?? []) {
-      const t = this.types[id]!;
-      if ((t.kind === BtfKind.Struct || t.kind === BtfKind.Union) && t.members) return t;
+    if (!this.#structs) {
+      const structs = new Map<string, number[]>();
+      for (let id = 1; id < this.count; id++) {
+        const p = this.#records[id]!;
+        const kind = (this.#dv.getUint32(p + 4, true) >>> 24) & 0x1f;
+        if (kind !== BtfKind.Struct && kind !== BtfKind.Union) continue;
+        const n = this.#str(this.#dv.getUint32(p, true));
+        if (!n) continue;
+        const list = structs.get(n);
+        if (list) list.push(id);
+        else structs.set(n, [id]);
+      }
+      this.#structs = structs;
+    }
+    for (const id of this.#structs.get(name) ?? []) {
+      const t = this.type(id)!;
+      if (t.members) return t;
     }
     return undefined;
   }
 
   /** Skips typedefs and const/volatile/restrict/type tags. */
   resolve(id: number): BtfType | undefined {
-    let t = this.types[id];
+    let t = this.type(id);
     for (let guard = 0; t && guard < 64; guard++) {
       if (![BtfKind.Typedef, BtfKind.Volatile, BtfKind.Const, BtfKind.Restrict, BtfKind.TypeTag].includes(t.kind)) return t;
-      t = this.types[t.sizeOrType];
+      t = this.type(t.sizeOrType);
     }
     return t;
   }

@@ -73,6 +73,17 @@ export function findKernelBtf(memory: Memory): { btf: Btf; physical: bigint } | 
   return undefined;
 }
 
+/** The bytes in [start, start + length): a zero-copy view when the source has one, else a copy with holes zeroed. */
+function readWindow(memory: Memory, start: bigint, length: number): Uint8Array {
+  try {
+    return memory.readPhysical(start, length);
+  } catch {
+    const out = new Uint8Array(length);
+    memory.readPhysicalInto(start, out, { partial: true });
+    return out;
+  }
+}
+
 /** The profile of the kernel running in `memory`; NOT_FOUND when no kernel BTF or kallsyms is there. */
 export function linuxProfileFromMemory(memory: Memory, options: { producerVersion?: string } = {}): MemoryProfileResult {
   const origin = memory.origin;
@@ -84,8 +95,7 @@ export function linuxProfileFromMemory(memory: Memory, options: { producerVersio
     });
   }
   const start = found.physical > KALLSYMS_WINDOW ? (found.physical - KALLSYMS_WINDOW) & ~7n : 0n;
-  const window = new Uint8Array(Number(found.physical - start));
-  memory.readPhysicalInto(start, window, { partial: true });
+  const window = readWindow(memory, start, Number(found.physical - start));
   let syms;
   try {
     // A relocated _text is still 2 MiB aligned in the kernel's top 2 GiB.

@@ -33,8 +33,12 @@ interface TokenTables {
   tokens: string[];
 }
 
-function findTokenTables(ro: Uint8Array, dv: DataView): TokenTables | undefined {
-  for (let p = 0; p + 512 <= ro.length; p += 8) {
+/**
+ * Token table/index candidates, from the end of `ro` backwards: the tables are linked last into .rodata, so in a
+ * window of guest memory that ends at the kernel's BTF they sit near the end, after megabytes of code.
+ */
+function* tokenTables(ro: Uint8Array, dv: DataView): Generator<TokenTables> {
+  for (let p = (ro.length - 512) & ~7; p >= 0; p -= 8) {
     if (dv.getUint16(p, true) !== 0) continue;
     const first = dv.getUint16(p + 2, true);
     if (first < 2 || first > 64) continue;
@@ -66,39 +70,64 @@ function findTokenTables(ro: Uint8Array, dv: DataView): TokenTables | undefined 
         for (let k = from; k < to && good; k++) if (ro[k] === 0) good = false;
         tokens.push(Buffer.from(ro.buffer, ro.byteOffset + from, to - from).toString('latin1'));
       }
-      if (good) return { tableStart, indexStart: p, tokens };
+      if (good) {
+        yield { tableStart, indexStart: p, tokens };
+        break;
+      }
     }
   }
-  return undefined;
 }
+
+// Token-table look-alikes are rare; a few wrong ones before the real one are tolerated, not an unbounded number.
+const MAX_TOKEN_CANDIDATES = 16;
 
 interface Names {
   numSymsAt: number;
-  names: Array<{ type: string; name: string }>;
+  /** Where kallsyms_names starts, and how many entries it has. */
+  namesAt: number;
+  count: number;
   markersEnd: number;
 }
 
-function decodeNames(ro: Uint8Array, at: number, count: number, end: number, tokens: string[]): { names: Array<{ type: string; name: string }>; offsets: number[] } | undefined {
-  const names: Array<{ type: string; name: string }> = [];
-  const offsets: number[] = [];
+/**
+ * Walks `count` length-prefixed names from `at` by their lengths alone, checking every 256th offset against
+ * kallsyms_markers as it goes: a wrong candidate fails within the first few hundred names, and nothing is decoded.
+ */
+function markersAgree(ro: Uint8Array, dv: DataView, at: number, count: number, markersAt: number): boolean {
+  const end = markersAt;
   let p = at;
   for (let i = 0; i < count; i++) {
-    if (p >= end) return undefined;
-    offsets.push(p - at);
+    if (p >= end) return false;
+    if ((i & 255) === 0 && dv.getUint32(markersAt + 4 * (i >>> 8), true) !== p - at) return false;
     let len = ro[p]!;
     p++;
     if (len & 0x80) {
       len = (len & 0x7f) | (ro[p]! << 7);
       p++;
     }
-    if (len === 0 || p + len > end) return undefined;
+    if (len === 0 || p + len > end) return false;
+    p += len;
+  }
+  return true;
+}
+
+/** The names (type letter + name) of a table markersAgree accepted. */
+function decodeNames(ro: Uint8Array, at: number, count: number, tokens: string[]): Array<{ type: string; name: string }> {
+  const names = new Array<{ type: string; name: string }>(count);
+  let p = at;
+  for (let i = 0; i < count; i++) {
+    let len = ro[p]!;
+    p++;
+    if (len & 0x80) {
+      len = (len & 0x7f) | (ro[p]! << 7);
+      p++;
+    }
     let s = '';
     for (let k = 0; k < len; k++) s += tokens[ro[p + k]!];
     p += len;
-    names.push({ type: s.slice(0, 1), name: s.slice(1) });
+    names[i] = { type: s.slice(0, 1), name: s.slice(1) };
   }
-  offsets.push(p - at);
-  return { names, offsets };
+  return names;
 }
 
 /**
@@ -118,14 +147,7 @@ function findNames(ro: Uint8Array, dv: DataView, tokens: TokenTables): Names | u
     }
     for (const markersStart of starts) {
       if (markersStart <= q + 8 || markersStart % 4 !== 0 || dv.getUint32(markersStart, true) !== 0) continue;
-      const namesStart = q + 8;
-      const decoded = decodeNames(ro, namesStart, n, markersStart, tokens.tokens);
-      if (!decoded) continue;
-      let agree = true;
-      for (let k = 0; k < m && agree; k++) {
-        if (dv.getUint32(markersStart + 4 * k, true) !== decoded.offsets[256 * k]) agree = false;
-      }
-      if (agree) return { numSymsAt: q, names: decoded.names, markersEnd: markersStart + m * 4 };
+      if (markersAgree(ro, dv, q + 8, n, markersStart)) return { numSymsAt: q, namesAt: q + 8, count: n, markersEnd: markersStart + m * 4 };
     }
   }
   return undefined;
@@ -168,15 +190,22 @@ export function readKallsyms(elf: Elf64): KernelSymbol[] {
  */
 export function findKallsyms(ro: Uint8Array, origin: string, isText: (address: bigint) => boolean): KernelSymbol[] {
   const dv = new DataView(ro.buffer, ro.byteOffset, ro.byteLength);
-  const tokens = findTokenTables(ro, dv);
+  let tokens: TokenTables | undefined;
+  let found: Names | undefined;
+  let tried = 0;
+  for (const t of tokenTables(ro, dv)) {
+    tokens = t;
+    found = findNames(ro, dv, t);
+    if (found || ++tried >= MAX_TOKEN_CANDIDATES) break;
+  }
   if (!tokens) {
     throw new ParasightError(`${origin}: kallsyms token table not found (kernel without CONFIG_KALLSYMS?)`, { code: 'FORMAT', source: origin });
   }
-  const found = findNames(ro, dv, tokens);
   if (!found) {
     throw new ParasightError(`${origin}: kallsyms names/markers not found before the token table`, { code: 'FORMAT', source: origin });
   }
-  const n = found.names.length;
+  const n = found.count;
+  const names = decodeNames(ro, found.namesAt, n, tokens.tokens);
   const candidates: Array<{ offsetsAt: number; baseAt: number }> = [
     // Up to 6.1: offsets, relative_base, num_syms.
     { offsetsAt: found.numSymsAt - 8 - align8(n * 4), baseAt: found.numSymsAt - 8 },
@@ -188,7 +217,7 @@ export function findKallsyms(ro: Uint8Array, origin: string, isText: (address: b
     const base = dv.getBigUint64(c.baseAt, true);
     for (const absolutePercpu of [true, false]) {
       const addrs = addresses(dv, c.offsetsAt, n, base, absolutePercpu);
-      const syms = found.names.map((s, i) => ({ name: s.name, type: s.type, address: addrs[i]! }));
+      const syms = names.map((s, i) => ({ name: s.name, type: s.type, address: addrs[i]! }));
       if (plausible(syms, isText)) return syms;
     }
   }
