@@ -30,7 +30,7 @@ bool exact(const SocketRecord& s, const SocketQuery& q) {
 }  // namespace
 
 void Walker::remember(const std::vector<TaskRecord>& tasks, const std::vector<FdTable>& tables,
-                      const std::vector<Slot>& files) {
+                      const std::vector<Slot>& files, const std::vector<SocketRecord>& sockets) {
   const FileLayout& F = l_.file;
   Baseline b;
   b.tasks = tasks;
@@ -94,7 +94,41 @@ void Walker::remember(const std::vector<TaskRecord>& tasks, const std::vector<Fd
     g.ok.resize(g.pa.size());
     space_->memory().readMany(g.pa.data(), g.pa.size(), g.itemSize, g.baseline.data(), g.ok.data());
   }
+  for (const SocketRecord& s : sockets) {
+    uint64_t pa = 0;
+    if (!physical(s.file + F.filePrivate, 8, &pa)) continue;
+    b.socketFiles.push_back({s.task, s.fd, s.file});
+    b.privatePa.push_back(pa);
+  }
+  b.privateThen.resize(b.privatePa.size());
+  b.privateNow.resize(b.privatePa.size());
+  b.privateOk.resize(b.privatePa.size());
+  space_->memory().readMany(b.privatePa.data(), b.privatePa.size(), 8, reinterpret_cast<uint8_t*>(b.privateThen.data()),
+                            b.privateOk.data());
+  for (size_t i = 0; i < b.privateOk.size(); i++) {
+    if (!b.privateOk[i]) b.privateThen[i] = 0;
+  }
   baseline_ = std::move(b);
+}
+
+bool Walker::findRecycled(const SocketQuery& q, TaskRecord* task, SocketRecord* sock) {
+  Baseline& b = baseline_;
+  if (b.privatePa.empty()) return false;
+  space_->memory().readMany(b.privatePa.data(), b.privatePa.size(), 8, reinterpret_cast<uint8_t*>(b.privateNow.data()),
+                            b.privateOk.data());
+  std::vector<Slot> fresh;
+  for (size_t i = 0; i < b.privatePa.size(); i++) {
+    if (b.privateOk[i] && b.privateNow[i] != b.privateThen[i] && kernelPointer(b.privateNow[i])) {
+      fresh.push_back(b.socketFiles[i]);
+    }
+  }
+  Slot found{};
+  if (fresh.empty() || fresh.size() > kMaxCandidates || !exactMatch(q, fresh, b.tasks, task, sock, &found)) return false;
+  // As in findKnown: the answer is the caller's to remember now, later lookups need not classify it again.
+  for (size_t i = 0; i < b.socketFiles.size(); i++) {
+    if (b.socketFiles[i].file == found.file && b.socketFiles[i].fd == found.fd) b.privateThen[i] = b.privateNow[i];
+  }
+  return true;
 }
 
 void Walker::diffEmbedded(uint32_t j, const uint8_t* now, std::vector<Slot>* fresh, std::vector<uint32_t>* beyond) {
@@ -285,9 +319,16 @@ Walker::FindResult Walker::find(const SocketQuery& q, Problems& problems) {
   TaskRecord task;
   SocketRecord sock;
   bool hot = false;
-  const bool known = findKnown(q, &task, &sock, &hot);
-  if (known || findNewTasks(q, &task, &sock)) {
-    r.stage = !known ? Stage::kNewTasks : hot ? Stage::kHotTables : Stage::kKnownTables;
+  Stage stage = Stage::kSweep;
+  if (findKnown(q, &task, &sock, &hot)) {
+    stage = hot ? Stage::kHotTables : Stage::kKnownTables;
+  } else if (findNewTasks(q, &task, &sock)) {
+    stage = Stage::kNewTasks;
+  } else if (findRecycled(q, &task, &sock)) {
+    stage = Stage::kKnownTables;
+  }
+  if (stage != Stage::kSweep) {
+    r.stage = stage;
     r.tasks.push_back(task);
     r.sockets.push_back(sock);
     r.match = 0;

@@ -316,9 +316,10 @@ std::vector<SocketRecord> Walker::sockets(const std::vector<TaskRecord>& tasks, 
   std::vector<FdTable> tables;
   std::vector<Slot> files;
   readTables(tasks, owner, &tables, &files, problems);
-  // The next find compares fd tables with what this sweep saw.
-  remember(tasks, tables, files);
-  for (SocketRecord& s : classify(files)) {
+  std::vector<SocketRecord> found = classify(files);
+  // The next find compares fd tables and sockets with what this sweep saw.
+  remember(tasks, tables, files, found);
+  for (SocketRecord& s : found) {
     if (out.size() >= limits_.maxSockets) {
       problems.add("LIMIT", "more than " + std::to_string(limits_.maxSockets) + " sockets", s.sock, "fd-table");
       break;

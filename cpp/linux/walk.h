@@ -61,6 +61,9 @@ class Walker {
   //   1 kHotTables / kKnownTables: fd tables the sweep knew, read as one small signal each (the embedded open-fd
   //     bitmap and the slots up to just past the highest descriptor then open); descriptors that differ are
   //     classified. The tables that changed lately first (≤ 16), then all of them;
+  //     Kernels whose struct file is SLAB_TYPESAFE_BY_RCU (6.7+, e.g. Debian 6.12) may hand a closed descriptor's
+  //     struct file straight to the next open, so a descriptor closed and reopened can leave its table unchanged:
+  //     after stage 2, the sockets the sweep saw are checked for a changed file->private_data (also kKnownTables);
   //   2 kNewTasks: tasks created since, found from the tail of the task list (fork appends there);
   //   3 kSweep: a full sweep decides (it also answers with a listening / unconnected socket), and becomes the
   //     baseline. Its tasks/sockets are the caller's new snapshot.
@@ -132,8 +135,15 @@ class Walker {
     std::vector<int32_t> tableOfTask;      // task index → its table (-1: shares another's or has none)
     std::vector<uint32_t> hot;             // tables that changed lately, most recent first
     std::unordered_map<uint64_t, std::pair<int32_t, uint64_t>> taskIds;  // task address → pid, start time
+    std::vector<Slot> socketFiles;         // the sweep's socket descriptors (a recycled struct file keeps its address)
+    std::vector<uint64_t> privatePa;       // physical address of each one's file->private_data
+    std::vector<uint64_t> privateThen, privateNow;
+    std::vector<uint8_t> privateOk;
   };
-  void remember(const std::vector<TaskRecord>& tasks, const std::vector<FdTable>& tables, const std::vector<Slot>& files);
+  void remember(const std::vector<TaskRecord>& tasks, const std::vector<FdTable>& tables, const std::vector<Slot>& files,
+                const std::vector<SocketRecord>& sockets);
+  // Sockets of the baseline whose struct file now holds another socket (closed and reopened on a recycled file).
+  bool findRecycled(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
   // *hot: answered from the tables that changed lately.
   bool findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, bool* hot);
   // Descriptors of known tables (all, or a subset) that differ from the baseline, as candidates.

@@ -8,6 +8,7 @@ import { Profile, parseIsf, serializeIsf } from '../../src/profiles/isf.js';
 import { LINUX_PROFILE_TYPES, generateLinuxProfile } from '../../src/profiles/linux/generate.js';
 import { canonicalAddress } from '../../src/introspect/linux/ip.js';
 import type { GuestIntrospector } from '../../src/introspect/types.js';
+import type { LinuxIntrospector, LinuxLookupStats } from '../../src/introspect/linux/introspector.js';
 import { labUnavailable, type Lab, type Truth } from './lab.mjs';
 import { KERNELS, cacheDir, prepareLab } from './prepare.mjs';
 
@@ -89,4 +90,29 @@ export async function openMix(lab: Lab, tag: string): Promise<void> {
   await lab.spawn(['netprog', 'udp-bind', '5353', '4'], { as: `${tag}b4` });
   // A connection inside the guest (loopback): both ends are guest sockets.
   await lab.spawn(['netprog', 'tcp-connect', '::1', '8080'], { as: `${tag}lo` });
+}
+
+/**
+ * One lookup of a TCP v4 connection from the guest's `port` to the host peer, opened after the last sweep: its
+ * owner, and the lookup stage that answered (the counter of lookupStats() that moved).
+ */
+export function attributeNew(intro: LinuxIntrospector, lab: Lab, port: number): { pid?: number; name?: string; stage: keyof LinuxLookupStats | undefined } {
+  const before = intro.lookupStats();
+  const owner = intro.lookupConnection({
+    proto: 'tcp', family: 4, localAddress: lab.guestV4, localPort: port, remoteAddress: lab.hostV4, remotePort: lab.peerPort,
+  });
+  const after = intro.lookupStats();
+  const stage = (Object.keys(after) as Array<keyof LinuxLookupStats>).find((k) => after[k] !== before[k]);
+  expect(owner?.answeredFrom).toBe('refresh');
+  return { pid: owner?.pid, name: owner?.process?.name, stage };
+}
+
+/** Asks a `netprog tcp-more` program for one more connection (SIGUSR1); its "ok LPORT FD" line, the `lines`-th. */
+export async function askForMore(lab: Lab, p: { pid: number; outputPath: string }, lines: number): Promise<{ port: number; fd: number }> {
+  const out = await lab.run(
+    `kill -USR1 ${p.pid}; i=0; while [ $(grep -c ok ${p.outputPath}) -lt ${lines} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; tail -n1 ${p.outputPath}`,
+  );
+  const m = /^ok (\d+) (\d+)/.exec(out.trim());
+  expect(m, out).not.toBeNull();
+  return { port: Number(m![1]), fd: Number(m![2]) };
 }

@@ -7,7 +7,7 @@ import { LinuxIntrospector } from '../../src/introspect/linux/introspector.js';
 import { openIntrospector } from '../../src/introspect/open.js';
 import type { Profile } from '../../src/profiles/isf.js';
 import { startLab, type Lab } from './lab.mjs';
-import { expectSameAsGuest, guestSlide, labKernels, labProfile, openMix } from './linux-helpers.js';
+import { askForMore, attributeNew, expectSameAsGuest, guestSlide, labKernels, labProfile, openMix } from './linux-helpers.js';
 
 for (const { kernel, why } of labKernels()) {
   describe.skipIf(why !== undefined)(`Linux ${kernel} guest with KASLR, RAM in a shared file${why ? ` (skipped: ${why})` : ''}`, () => {
@@ -57,6 +57,23 @@ for (const { kernel, why } of labKernels()) {
       expect(intro.lookupConnection({
         proto: 'tcp', family: 4, localAddress: lab.guestV4, localPort: 1, remoteAddress: lab.hostV4, remotePort: 2,
       })).toBeUndefined();
+    });
+
+    it('attributes new connections of running processes from their changed fd tables: new, reused descriptor, thread', async () => {
+      // The fd table layout (files_struct's embedded bitmap and array) differs per kernel; the stage proves which path answered.
+      const fresh = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, String(lab.peerPort), 'new'], { as: 'morenew' });
+      const reuse = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, String(lab.peerPort), 'reuse'], { as: 'morereuse' });
+      const thread = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, String(lab.peerPort), 'thread'], { as: 'morethread' });
+      intro.refresh();
+      const fd = (p: { output: string }) => Number(/^ok \d+ (\d+)/.exec(p.output)![1]);
+      const a = await askForMore(lab, fresh, 2);
+      expect(a.fd).toBe(fd(fresh) + 1);
+      expect(attributeNew(intro, lab, a.port)).toEqual({ pid: fresh.pid, name: 'morenew', stage: 'knownTables' });
+      const b = await askForMore(lab, reuse, 2);
+      expect(b.fd).toBe(fd(reuse));
+      expect(attributeNew(intro, lab, b.port)).toEqual({ pid: reuse.pid, name: 'morereuse', stage: 'knownTables' });
+      const c = await askForMore(lab, thread, 2);
+      expect(attributeNew(intro, lab, c.port)).toEqual({ pid: thread.pid, name: 'morethread', stage: 'knownTables' });
     });
 
     it('sees processes started and killed, with parent and name', async () => {

@@ -5,9 +5,9 @@
 // since (a new process).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMemory } from '../../src/memory/open.js';
-import { LinuxIntrospector, type LinuxLookupStats } from '../../src/introspect/linux/introspector.js';
+import { LinuxIntrospector } from '../../src/introspect/linux/introspector.js';
 import { labUnavailable, startLab, type Lab } from './lab.mjs';
-import { expectSameAsGuest, labProfile } from './linux-helpers.js';
+import { askForMore, attributeNew, expectSameAsGuest, labProfile } from './linux-helpers.js';
 
 const why = labUnavailable();
 const SLEEPERS = 2000;
@@ -43,27 +43,8 @@ describe.skipIf(why !== undefined)(`Linux guest with ${SLEEPERS} processes holdi
     expectSameAsGuest(intro, await lab.truth());
   }, 120_000);
 
-  const tuple = (port: number) => ({
-    proto: 'tcp' as const, family: 4 as const, localAddress: lab.guestV4, localPort: port, remoteAddress: lab.hostV4, remotePort: lab.peerPort,
-  });
-  // One lookup of a connection opened after the last sweep: its owner, and the stage that answered.
-  function attribute(port: number): { pid?: number; name?: string; stage: keyof LinuxLookupStats | undefined } {
-    const before = intro.lookupStats();
-    const owner = intro.lookupConnection(tuple(port));
-    const after = intro.lookupStats();
-    const stage = (Object.keys(after) as Array<keyof LinuxLookupStats>).find((k) => after[k] !== before[k]);
-    expect(owner?.answeredFrom).toBe('refresh');
-    return { pid: owner?.pid, name: owner?.process?.name, stage };
-  }
-  // Asks a tcp-more program for one more connection; its "ok LPORT FD" line.
-  async function more(p: { pid: number; outputPath: string }, lines: number): Promise<{ port: number; fd: number }> {
-    const out = await lab.run(
-      `kill -USR1 ${p.pid}; i=0; while [ $(grep -c ok ${p.outputPath}) -lt ${lines} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; tail -n1 ${p.outputPath}`,
-    );
-    const m = /^ok (\d+) (\d+)/.exec(out.trim());
-    expect(m, out).not.toBeNull();
-    return { port: Number(m![1]), fd: Number(m![2]) };
-  }
+  const attribute = (port: number) => attributeNew(intro, lab, port);
+  const more = (p: { pid: number; outputPath: string }, lines: number) => askForMore(lab, p, lines);
 
   it('attributes a new connection of a new process among them with one lookup (a task created since the sweep)', async () => {
     intro.refresh();
