@@ -1,0 +1,155 @@
+// Attribution through an asynchronous introspector whose answers the test releases by hand: flows stay pending
+// while the guest opens and while a walk is in flight, one walk at a time, answers that come after close() are
+// ignored, and failed walks end as explicit outcomes.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSensor, type Sensor } from '../../../src/sensor/sensor.js';
+import { asyncIntrospector, type AsyncGuestIntrospector, type GuestSnapshot } from '../../../src/introspect/async.js';
+import type { GuestInfo } from '../../../src/introspect/types.js';
+import type { SensorEvent } from '../../../src/events/event.js';
+import { buildFrame } from '../../fixtures/packets/frames.js';
+import { MemoryIntrospector } from '../../fixtures/introspect/memory-introspector.js';
+
+const GUEST = '10.0.0.2';
+
+interface Gate<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+}
+function gate<T>(): Gate<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/** The guest's answers arrive when the test says so. */
+class GatedIntrospector implements AsyncGuestIntrospector {
+  readonly runsOn = 'worker' as const;
+  readonly guest = new MemoryIntrospector();
+  private readonly inner = asyncIntrospector(this.guest);
+  readonly openGate = gate<GuestInfo>();
+  readonly opened = this.openGate.promise;
+  readonly walks: Array<Gate<void>> = [];
+  closed = false;
+  info = () => this.inner.info();
+  lookupConnection: AsyncGuestIntrospector['lookupConnection'] = (t) => this.inner.lookupConnection(t);
+  memoryMap: AsyncGuestIntrospector['memoryMap'] = (pid) => this.inner.memoryMap(pid);
+  async snapshot(refresh: boolean): Promise<GuestSnapshot> {
+    const g = gate<void>();
+    this.walks.push(g);
+    await g.promise;
+    return this.inner.snapshot(refresh);
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+const frame = (sport: number, dst: string, dport = 443): Uint8Array => buildFrame({ src: GUEST, dst, proto: 'tcp', sport, dport, flags: 'S' });
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+let sensor: Sensor | undefined;
+afterEach(async () => {
+  await sensor?.close();
+  sensor = undefined;
+});
+
+function setup(intro: GatedIntrospector): { events: SensorEvent[]; s: Sensor } {
+  const events: SensorEvent[] = [];
+  sensor = createSensor({
+    policy: { version: 1 },
+    emitAllowed: true,
+    vms: [{ name: 'vm', guest: { ips: [GUEST] }, introspector: intro, attribution: { minRefreshIntervalMs: 10, batchDelayMs: 1, maxAttempts: 2 } }],
+  });
+  sensor.on('event', (e) => events.push(e));
+  return { events, s: sensor };
+}
+
+describe('attribution through an asynchronous introspector', () => {
+  it('flows wait while the guest opens and while a walk is in flight; one walk at a time', async () => {
+    const intro = new GatedIntrospector();
+    intro.guest.addProcess(100, 'curl');
+    intro.guest.connectionList.push(intro.guest.connection(100, 'tcp', GUEST, 40000, '192.0.2.1', 443));
+    const { events, s } = setup(intro);
+    s.ingest(frame(40000, '192.0.2.1'), 1);
+    await tick(20);
+    expect(s.metrics().vms[0]!.attribution).toMatchObject({ introspector: 'opening', pending: 1, refreshes: 0 });
+    expect(intro.walks).toHaveLength(0);
+
+    intro.openGate.resolve(await intro.info());
+    await tick();
+    expect(intro.walks).toHaveLength(1);
+    // Packets keep flowing during the walk: a new flow waits, no second walk starts.
+    intro.guest.pendingConnections.push(intro.guest.connection(100, 'tcp', GUEST, 40001, '192.0.2.2', 443));
+    s.ingest(frame(40001, '192.0.2.2'), 2);
+    await tick(30);
+    expect(intro.walks).toHaveLength(1);
+    expect(s.metrics().vms[0]!.attribution).toMatchObject({ introspector: 'ready', pending: 2 });
+
+    intro.walks[0]!.resolve();
+    await tick(30);
+    // The first walk (the snapshot the guest was opened with) answers the first flow; the second one, opened after
+    // it, needs the next walk (a refresh), which starts only now.
+    expect(events.map((e) => [e.flow?.lport, e.process?.pid, e.attribution.outcome])).toEqual([[40000, 100, 'attributed']]);
+    expect(intro.walks).toHaveLength(2);
+    expect(s.metrics().vms[0]!.attribution.pending).toBe(1);
+    intro.walks[1]!.resolve();
+    await tick(30);
+    expect(events.map((e) => [e.flow?.lport, e.process?.pid, e.attribution.outcome])).toEqual([
+      [40000, 100, 'attributed'],
+      [40001, 100, 'attributed'],
+    ]);
+    expect(s.metrics().vms[0]!.attribution).toMatchObject({ pending: 0, refreshes: 2 });
+  });
+
+  it('close() while a walk is in flight: pending flows end as "sensor closed"; the late answer is ignored', async () => {
+    const intro = new GatedIntrospector();
+    const { events, s } = setup(intro);
+    intro.openGate.resolve(await intro.info());
+    await tick();
+    intro.walks[0]!.resolve();
+    await tick();
+    s.ingest(frame(40010, '198.51.100.1'), 1);
+    await tick(20);
+    expect(intro.walks).toHaveLength(2);
+    const closed = s.close();
+    expect(events.map((e) => e.attribution)).toEqual([expect.objectContaining({ outcome: 'unattributed', reason: 'sensor closed' })]);
+    intro.walks[1]!.resolve();
+    await closed;
+    await tick(20);
+    expect(events).toHaveLength(1);
+    expect(intro.closed).toBe(true);
+    expect(intro.walks).toHaveLength(2);
+  });
+
+  it('a failed walk and a guest that cannot be opened are explicit outcomes', async () => {
+    const a = new GatedIntrospector();
+    const first = setup(a);
+    a.openGate.resolve(await a.info());
+    await tick();
+    a.walks[0]!.resolve();
+    await tick();
+    first.s.ingest(frame(40020, '198.51.100.2'), 1);
+    for (let i = 1; i <= 2; i++) {
+      await tick(15);
+      a.walks[i]!.reject(new Error('guest memory unreadable'));
+    }
+    await tick(20);
+    expect(first.events[0]!.attribution).toMatchObject({ outcome: 'unattributed', reason: 'introspector-error: guest memory unreadable' });
+    expect(first.s.metrics().vms[0]!.attribution).toMatchObject({ refreshErrors: 2, pending: 0 });
+    await first.s.close();
+
+    const b = new GatedIntrospector();
+    const second = setup(b);
+    const errors: Error[] = [];
+    second.s.on('error', (e) => errors.push(e));
+    second.s.ingest(frame(40030, '198.51.100.3'), 1);
+    const ready = second.s.ready().catch((e: Error) => e);
+    b.openGate.reject(Object.assign(new Error('no kernel here'), { code: 'NOT_FOUND' }));
+    expect(await ready).toMatchObject({ message: 'no kernel here' });
+    expect(second.events[0]!.attribution).toMatchObject({ outcome: 'unattributed', reason: 'introspector-error: open failed: no kernel here' });
+    expect(errors.map((e) => e.message)).toEqual(['VM vm: guest memory could not be opened: no kernel here']);
+    expect(b.walks).toHaveLength(0);
+  });
+});
