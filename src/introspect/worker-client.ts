@@ -53,6 +53,7 @@ export class WorkerIntrospector implements AsyncGuestIntrospector {
   private nextId = OPEN_ID + 1;
   private closing: Promise<void> | undefined;
   private exited = false;
+  private death: ParasightError | undefined;
   private readonly exit: Promise<void>;
   readonly opened: Promise<GuestInfo>;
 
@@ -68,7 +69,9 @@ export class WorkerIntrospector implements AsyncGuestIntrospector {
     this.worker.on('error', (e) => this.failAll(new ParasightError(`introspection worker failed: ${e.message}`, { code: 'IO', source: origin, cause: e })));
     this.worker.once('exit', (code) => {
       this.exited = true;
-      this.failAll(new ParasightError(`introspection worker ended (exit code ${code})`, { code: 'CLOSED', source: origin }));
+      // Ended without close(): later requests fail with this reason, not a bare "closed".
+      if (!this.closing) this.death = new ParasightError(`introspection worker ended (exit code ${code})`, { code: 'CLOSED', source: origin });
+      this.failAll(this.death ?? new ParasightError('the introspector was closed before answering', { code: 'CLOSED', source: origin }));
     });
     this.opened = new Promise((resolve, reject) => this.waiters.set(OPEN_ID, { resolve: resolve as (v: unknown) => void, reject }));
     this.opened.catch(() => {}); // seen by whoever awaits `opened` or makes a request
@@ -120,6 +123,7 @@ export class WorkerIntrospector implements AsyncGuestIntrospector {
   }
 
   private request<T>(req: WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never): Promise<T> {
+    if (this.death) return Promise.reject(this.death);
     if (this.closing || this.exited) return Promise.reject(new ParasightError('the introspector is closed', { code: 'CLOSED', source: this.origin }));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {

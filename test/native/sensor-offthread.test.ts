@@ -160,6 +160,35 @@ describe('guest introspection on a worker thread', () => {
     await w2.close();
   });
 
+  it('a worker thread that dies mid-walk: the walk fails, flows end unattributed with the reason, close() still settles', async () => {
+    const events: SensorEvent[] = [];
+    const sensor = createSensor({
+      policy: { version: 1 },
+      emitAllowed: true,
+      vms: [
+        {
+          name: 'dying',
+          guest: { ips: [GUEST] },
+          memory: 'dying:1',
+          introspection: { modules: [new URL('../fixtures/introspect/dying-opener.mjs', import.meta.url).href] },
+          attribution: { minRefreshIntervalMs: 5, batchDelayMs: 1, maxAttempts: 2 },
+        },
+      ],
+    });
+    try {
+      sensor.on('event', (e) => events.push(e));
+      await sensor.ready(); // the first walk (no refresh) answers; the next one ends the thread
+      sensor.ingest(frame(1400, '10.9.9.9', 80), Date.now());
+      await sensor.settle();
+      expect(events.map((e) => e.attribution)).toEqual([
+        expect.objectContaining({ outcome: 'unattributed', reason: 'introspector-error: introspection worker ended (exit code 3)' }),
+      ]);
+      expect(sensor.metrics().vms[0]!.attribution.refreshErrors).toBeGreaterThanOrEqual(1);
+    } finally {
+      await sensor.close();
+    }
+  });
+
   it('the asynchronous introspector answers what the synchronous one does', async () => {
     const sync = openIntrospector(image);
     const w = await openIntrospectorInWorker(image);
