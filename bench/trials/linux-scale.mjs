@@ -1,10 +1,13 @@
 // Linux guest introspection at scale: a live lab guest (KASLR, TCG, 1 GiB, never paused) running ~2,000 sleeper
 // processes that each hold a UDP socket, read through the shared RAM file:
 //   full sweep: refresh() = task list + every fd table + every TCP/UDP socket, decoded into JS objects
-//   new connection → attributed, (a) of a running process (new descriptors of known fd tables only) and (b) of a
-//     new process (a full sweep decides), p50/p99
-//   snapshot hit, and memoryMap(pid) of one sleeper (maple tree + paths)
-// Reference measured in the same run: one 8-byte guest-virtual read through the address space.
+//   new connection → attributed, p50/p99, each series starting from a fresh sweep: a running process's connection
+//     (a) on a new descriptor, (b) on a descriptor number it closed and reopened (both: changed fd tables), and
+//     (c) a new process's (tasks created since the sweep); the note says which stage answered how often
+//   snapshot hit, and memoryMap(pid) of a process with ~100 mappings (maple tree + paths)
+//   profile from guest memory alone (the running kernel's BTF + kallsyms found and read)
+// References measured in the same run: one 8-byte guest-virtual read through the address space, and the profile
+// generated from the kernel image file (decompress + BTF + kallsyms).
 // Needs root, QEMU and the prepared lab (`node test/lab/prepare.mjs`), and `npm run build`.
 // Run alone (`node bench/trials/linux-guest.mjs [--quick]`) or through the bench runner.
 import { join } from 'node:path';
@@ -16,6 +19,7 @@ const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes
 const CONNECTIONS = quick ? 10 : 40;
 const SWEEPS = quick ? 10 : 40;
 const HITS = quick ? 2000 : 20000;
+const PROFILES = quick ? 2 : 5;
 
 const { labUnavailable, startLab } = await import(join(packageRoot, 'test', 'lab', 'lab.mjs'));
 const { prepareLab } = await import(join(packageRoot, 'test', 'lab', 'prepare.mjs'));
@@ -63,20 +67,32 @@ try {
   const n = intro.processes().items.length;
   const c = intro.connections().items.length + intro.sockets().items.length;
   addRow('full task + socket sweep', sweep, { note: `${n} tasks, ${c} sockets` });
-  let wrong = 0;
-  const known = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, '7000'], { as: 'benchmore' });
-  intro.refresh();
-  const running = [];
-  for (let i = 1; i <= CONNECTIONS; i++) {
-    const out = await lab.run(
-      `kill -USR1 ${known.pid}; i=0; while [ $(grep -c ok ${known.outputPath}) -le ${i} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; tail -n1 ${known.outputPath}`,
-    );
-    let owner;
-    running.push(time(() => (owner = intro.lookupConnection(tuple(Number(/ok (\d+)/.exec(out)[1]))))));
-    if (owner?.pid !== known.pid) wrong++;
+  const attributed = (name, samples, wrong, since) => {
+    const now = intro.lookupStats();
+    const by = `answered by: ${now.hotTables - since.hotTables} lately changed tables, ${now.knownTables - since.knownTables} all known tables, ` +
+      `${now.newTasks - since.newTasks} new tasks, ${now.sweeps - since.sweeps} sweeps`;
+    addRow(name, samples, { note: `${by}; ${wrong} wrong of ${samples.length}` });
+  };
+  for (const how of ['new', 'reuse']) {
+    const known = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, '7000', how], { as: `bench${how}` });
+    intro.refresh();
+    const since = intro.lookupStats();
+    const running = [];
+    let wrong = 0;
+    for (let i = 1; i <= CONNECTIONS; i++) {
+      const out = await lab.run(
+        `kill -USR1 ${known.pid}; i=0; while [ $(grep -c ok ${known.outputPath}) -le ${i} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; tail -n1 ${known.outputPath}`,
+      );
+      let owner;
+      running.push(time(() => (owner = intro.lookupConnection(tuple(Number(/ok (\d+)/.exec(out)[1]))))));
+      if (owner?.pid !== known.pid) wrong++;
+    }
+    attributed(`new connection of a running process, ${how === 'new' ? 'new descriptor' : 'descriptor number reopened'} → attributed`, running, wrong, since);
+    await lab.kill(known.pid);
   }
-  addRow('new connection of a running process → attributed', running, { note: `${wrong} wrong of ${CONNECTIONS}` });
-  wrong = 0;
+  intro.refresh();
+  const since = intro.lookupStats();
+  let wrong = 0;
   const fresh = [];
   for (let i = 0; i < CONNECTIONS; i++) {
     const p = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, '7000'], { as: `benchnew${i}` });
@@ -84,7 +100,7 @@ try {
     fresh.push(time(() => (owner = intro.lookupConnection(tuple(p.localPort)))));
     if (owner?.pid !== p.pid) wrong++;
   }
-  addRow('new connection of a new process → attributed (full sweep)', fresh, { note: `${wrong} wrong of ${CONNECTIONS}` });
+  attributed('new connection of a new process → attributed', fresh, wrong, since);
   const tuples = intro.sockets().items.map((x) => ({ proto: x.proto, family: x.family, localAddress: lab.guestV4, localPort: x.localPort, remoteAddress: lab.hostV4, remotePort: 40000 }));
   const hit = [];
   for (let i = 0; i < HITS; i++) {
@@ -92,11 +108,22 @@ try {
     hit.push(time(() => intro.lookupConnection(t)));
   }
   addRow('snapshot hit', hit);
-  const sleeper = intro.processes().items.find((p) => p.ppid === s.pid);
+  // ~100 mappings: the program's own (~20) plus 80 one-page file mappings that cannot merge.
+  const mapper = await lab.spawn(['netprog', 'maps', 'benchmaps', '80'], { as: 'benchmaps' });
+  intro.refresh();
   const maps = [];
   let vmas = 0;
-  for (let i = 0; i < SWEEPS; i++) maps.push(time(() => (vmas = intro.memoryMap(sleeper.pid).items.length)));
+  for (let i = 0; i < SWEEPS; i++) maps.push(time(() => (vmas = intro.memoryMap(mapper.pid).items.length)));
   addRow('memoryMap of one process', maps, { note: `${vmas} VMAs` });
+  const fromMemory = [];
+  const fromImage = [];
+  const image = readFileSync(inputs.vmlinuz);
+  for (let i = 0; i < PROFILES; i++) {
+    fromMemory.push(time(() => ps.linuxProfileFromMemory(mem)));
+    fromImage.push(time(() => ps.generateLinuxProfile(image, { origin: 'bench' })));
+  }
+  addRow('profile from guest memory alone (BTF + kallsyms found in RAM)', fromMemory);
+  addRow('reference: profile from the kernel image file', fromImage, { reference: true });
   const space = mem.addressSpace({ mode: 'ia32e', dtb: intro.info().dtb });
   const eight = new Uint8Array(8);
   const va = intro.info().kernelBase;

@@ -13,8 +13,9 @@ namespace {
 
 constexpr uint32_t kEmbeddedSlots = 64;     // NR_OPEN_DEFAULT: the fd_array inside files_struct
 constexpr size_t kMaxCandidates = 512;      // changed descriptors worth classifying before a sweep is cheaper
-constexpr size_t kMaxNewTasks = 256;
-constexpr size_t kHotTables = 16;           // tables that changed lately, looked at before all the others        // tasks created since the sweep worth walking before a sweep is cheaper
+constexpr size_t kMaxNewTasks = 256;        // tasks created since the sweep worth walking before a sweep is cheaper
+constexpr size_t kHotTables = 16;           // tables that changed lately, looked at before all the others
+constexpr size_t kMaxHotSlots = 256;        // descriptors of those worth classifying all, changed or not
 
 bool unspecified(const std::array<uint8_t, 16>& a) {
   static const uint8_t mappedAny[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
@@ -131,21 +132,21 @@ bool Walker::findRecycled(const SocketQuery& q, TaskRecord* task, SocketRecord* 
   return true;
 }
 
-void Walker::diffEmbedded(uint32_t j, const uint8_t* now, std::vector<Slot>* fresh, std::vector<uint32_t>* beyond) {
+void Walker::diffEmbedded(uint32_t j, const uint8_t* now, bool all, std::vector<Slot>* fresh, std::vector<uint32_t>* beyond) {
   const FileLayout& F = l_.file;
   const KnownTable& k = baseline_.tables[j];
   const SignalGroup& g = baseline_.groups[k.group];
-  if (std::memcmp(now, g.baseline.data() + k.item * g.itemSize, g.itemSize) == 0) return;
+  if (!all && std::memcmp(now, g.baseline.data() + k.item * g.itemSize, g.itemSize) == 0) return;
   const uint32_t gap = F.filesFdArray - F.filesOpenFdsInit;
   for (uint32_t fd = 0; fd < g.window; fd++) {
     const uint64_t f = le64(now + gap + fd * 8);
-    if (f != baseline_.slots[k.slots + fd] && kernelPointer(f)) fresh->push_back({k.task, fd, f});
+    if ((all || f != baseline_.slots[k.slots + fd]) && kernelPointer(f)) fresh->push_back({k.task, fd, f});
   }
   // A descriptor past the window: the rest of the slots are read for this table alone.
   if (g.window < kEmbeddedSlots && (le64(now) >> g.window) != 0) beyond->push_back(j);
 }
 
-void Walker::diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* fresh) {
+void Walker::diffTables(const std::vector<uint32_t>* subset, bool all, std::vector<Slot>* fresh) {
   const FileLayout& F = l_.file;
   Baseline& b = baseline_;
   std::vector<uint32_t> beyond, throughFdt;
@@ -153,7 +154,7 @@ void Walker::diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* 
     for (SignalGroup& g : b.groups) {
       space_->memory().readMany(g.pa.data(), g.pa.size(), g.itemSize, g.current.data(), g.ok.data());
       for (size_t i = 0; i < g.pa.size(); i++) {
-        if (g.ok[i]) diffEmbedded(g.tables[i], g.current.data() + i * g.itemSize, fresh, &beyond);
+        if (g.ok[i]) diffEmbedded(g.tables[i], g.current.data() + i * g.itemSize, all, fresh, &beyond);
       }
     }
     throughFdt = b.throughFdt;
@@ -169,7 +170,7 @@ void Walker::diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* 
       now.resize(g.itemSize);
       Error err;
       if (space_->memory().read(g.pa[k.item], now.data(), g.itemSize, &err) == g.itemSize) {
-        diffEmbedded(j, now.data(), fresh, &beyond);
+        diffEmbedded(j, now.data(), all, fresh, &beyond);
       }
     }
   }
@@ -180,7 +181,7 @@ void Walker::diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* 
     Error err;
     if (!readOne(k.files + F.filesFdArray, rest.data(), k.count * 8ull, &err)) continue;
     for (uint32_t fd = 0; fd < k.count; fd++) {
-      if (rest[fd] != b.slots[k.slots + fd] && kernelPointer(rest[fd])) fresh->push_back({k.task, fd, rest[fd]});
+      if ((all || rest[fd] != b.slots[k.slots + fd]) && kernelPointer(rest[fd])) fresh->push_back({k.task, fd, rest[fd]});
     }
   }
   // Tables with their own fdtable: read in full, as a sweep would, and compared slot by slot.
@@ -193,7 +194,7 @@ void Walker::diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* 
     readTables(b.tasks, owner, &tables, &slots, ignored);
     for (const Slot& s : slots) {
       const KnownTable& k = b.tables[b.tableOfTask[s.task]];
-      if (s.fd >= k.count || b.slots[k.slots + s.fd] != s.file) fresh->push_back(s);
+      if (all || s.fd >= k.count || b.slots[k.slots + s.fd] != s.file) fresh->push_back(s);
     }
   }
 }
@@ -207,13 +208,19 @@ bool Walker::findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* soc
   Slot found{};
   bool ok = false;
   if (!b.hot.empty()) {
-    diffTables(&b.hot, &fresh);
+    // Every descriptor of these few tables, changed or not: a descriptor closed and reopened often gets the
+    // struct file just freed (slab freelists are LIFO), and then only the socket behind it tells.
+    diffTables(&b.hot, true, &fresh);
+    if (fresh.size() > kMaxHotSlots) {
+      fresh.clear();
+      diffTables(&b.hot, false, &fresh);
+    }
     ok = !fresh.empty() && fresh.size() <= kMaxCandidates && exactMatch(q, fresh, b.tasks, task, sock, &found);
     *hot = ok;
   }
   if (!ok) {
     fresh.clear();
-    diffTables(nullptr, &fresh);
+    diffTables(nullptr, false, &fresh);
     if (fresh.empty() || fresh.size() > kMaxCandidates) return false;
     ok = exactMatch(q, fresh, b.tasks, task, sock, &found);
     // Tables with changes the match did not explain are likely to change again.

@@ -60,7 +60,8 @@ class Walker {
   // taking only an exact match and each compared with what the last sweep saw (its baseline):
   //   1 kHotTables / kKnownTables: fd tables the sweep knew, read as one small signal each (the embedded open-fd
   //     bitmap and the slots up to just past the highest descriptor then open); descriptors that differ are
-  //     classified. The tables that changed lately first (≤ 16), then all of them;
+  //     classified. The tables that changed lately first (≤ 16; all their descriptors, changed or not, as a
+  //     descriptor reopened on the struct file just freed looks unchanged), then all of them;
   //     Kernels whose struct file is SLAB_TYPESAFE_BY_RCU (6.7+, e.g. Debian 6.12) may hand a closed descriptor's
   //     struct file straight to the next open, so a descriptor closed and reopened can leave its table unchanged:
   //     after stage 2, the sockets the sweep saw are checked for a changed file->private_data (also kKnownTables);
@@ -146,9 +147,10 @@ class Walker {
   bool findRecycled(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
   // *hot: answered from the tables that changed lately.
   bool findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, bool* hot);
-  // Descriptors of known tables (all, or a subset) that differ from the baseline, as candidates.
-  void diffTables(const std::vector<uint32_t>* subset, std::vector<Slot>* fresh);
-  void diffEmbedded(uint32_t table, const uint8_t* now, std::vector<Slot>* fresh, std::vector<uint32_t>* beyond);
+  // Descriptors of known tables (all tables, or a subset) that differ from the baseline (`all`: every descriptor
+  // they hold now), as candidates.
+  void diffTables(const std::vector<uint32_t>* subset, bool all, std::vector<Slot>* fresh);
+  void diffEmbedded(uint32_t table, const uint8_t* now, bool all, std::vector<Slot>* fresh, std::vector<uint32_t>* beyond);
   bool findNewTasks(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
   // The socket among `fresh` matching q exactly, with its owner re-read from guest memory (*slot: where it was);
   // false when none.

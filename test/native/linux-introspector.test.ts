@@ -127,13 +127,17 @@ describe('Linux introspection on a synthetic guest', () => {
         const late = tcp(41002, 80);
         become([web, grown, { pid: 102, comm: 'latecomer', startNs: 9_000_000_000n, sockets: [late] }]);
         expect(find(late)).toEqual([102, 'latecomer', 'newTasks']);
-        // A connection whose objects the sweep already saw (its tuple changed in place) is the sweep's to find.
+        // Objects the sweep saw, reused in place for another connection (a descriptor reopened on the struct file
+        // just freed): in a table that changed lately they are re-read; elsewhere the sweep finds them.
         const moved = { ...added, rport: 81 };
-        become([web, { ...grown, sockets: [...resolver.sockets, moved, reopened] }, { pid: 102, comm: 'latecomer', startNs: 9_000_000_000n, sockets: [late] }]);
-        expect(find(moved)).toEqual([101, 'resolver', 'sweeps']);
+        const webMoved = { ...web, sockets: [{ ...web.sockets[0]!, rport: 444 }] };
+        const lateTask = { pid: 102, comm: 'latecomer', startNs: 9_000_000_000n, sockets: [late] };
+        become([webMoved, { ...grown, sockets: [...resolver.sockets, moved, reopened] }, lateTask]);
+        expect(find(moved)).toEqual([101, 'resolver', 'hotTables']);
+        expect(find(tcp(40000, 444))).toEqual([100, 'webclient', 'sweeps']);
         // A hostile tail link: the new-task stage gives up, the sweep still answers.
         const later = tcp(41003, 80);
-        become([web, grown, { pid: 102, comm: 'latecomer', startNs: 9_000_000_000n, sockets: [late] }, { pid: 103, comm: 'later', startNs: 9_500_000_000n, sockets: [later] }], (bytes) => {
+        become([webMoved, grown, lateTask, { pid: 103, comm: 'later', startNs: 9_500_000_000n, sockets: [later] }], (bytes) => {
           const initTask = new Profile('synthetic', buildLinuxGuest(TASKS).profile).requireSymbol('init_task');
           new DataView(bytes.buffer).setBigUint64(Number(initTask - TEXT + (8n << 20n)) + 0x18, 0x4141414141414141n, true);
         });
