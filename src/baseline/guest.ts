@@ -61,7 +61,7 @@ export class GuestMapSource implements MapSource {
 
   find(target: TargetSpec): ProcessRef[] {
     const out: ProcessRef[] = [];
-    for (const p of this.guest.processes().items) {
+    for (const p of this.guest.processes({ paths: true }).items) {
       // Linux tasks include threads; the thread-group leader stands for the process.
       if (p.tgid !== undefined && p.tgid !== p.pid) continue;
       if (p.exitTime !== undefined) continue;

@@ -45,10 +45,18 @@ export function isAsyncIntrospector(x: GuestIntrospector | AsyncGuestIntrospecto
   return typeof (x as AsyncGuestIntrospector).snapshot === 'function' && 'runsOn' in x;
 }
 
-/** One synchronous walk, packaged as a snapshot (shared by the adapter and the worker). */
+/**
+ * One synchronous walk, packaged as a snapshot (shared by the adapter and the worker). Processes that own a
+ * connection or socket carry their executable path (read once per process where walks do not: Linux).
+ */
 export function takeSnapshot(intro: GuestIntrospector, refresh: boolean): GuestSnapshot {
   if (refresh) intro.refresh();
-  return { processes: intro.processes(), connections: intro.connections(), sockets: intro.sockets() };
+  const connections = intro.connections();
+  const sockets = intro.sockets();
+  const owners = new Set<number>();
+  for (const c of connections.items) owners.add(c.pid);
+  for (const s of sockets.items) owners.add(s.pid);
+  return { processes: intro.processes({ paths: [...owners] }), connections, sockets };
 }
 
 /** Adapts a synchronous introspector: each request runs on the calling thread when it is made. */

@@ -43,7 +43,10 @@ export interface GuestProcess {
   ppid: number;
   /** Windows: ImageFileName; Linux: comm. */
   name: string;
-  /** Full executable path when known (Windows: PEB; Linux: mm->exe_file). */
+  /**
+   * Full executable path when known (Windows: PEB, read in every walk; Linux: mm->exe_file, read on demand — see
+   * ProcessListOptions.paths).
+   */
   path?: string;
   /** Creation time, ms since the Unix epoch (Windows) or since guest boot (Linux, `createTimeBase: 'boot'`). */
   createTime: number;
@@ -123,9 +126,18 @@ export interface WithProblems<T> {
   problems: Problem[];
 }
 
+export interface ProcessListOptions {
+  /**
+   * Fill `path` also where the walk does not carry it (Linux: mm->exe_file, read once per process and cached per
+   * pid and create time): `true` for every process, or the pids that need it (e.g. the owners of connections).
+   * Problems reading paths join the list's problems.
+   */
+  paths?: boolean | readonly number[];
+}
+
 export interface GuestIntrospector {
   info(): GuestInfo;
-  processes(): WithProblems<GuestProcess>;
+  processes(options?: ProcessListOptions): WithProblems<GuestProcess>;
   connections(): WithProblems<GuestConnection>;
   sockets(): WithProblems<GuestSocket>;
   /**

@@ -74,8 +74,10 @@ export class ProcessQueue {
     const cur = this.live.get(p.pid);
     if (cur && cur.createTime === p.createTime) {
       cur.lastSeen = now;
-      cur.name = p.name;
+      // Same pid and create time but a new name: it exec'd, so a path read before names the old program.
       if (p.path !== undefined) cur.path = p.path;
+      else if (p.name !== cur.name) cur.path = undefined;
+      cur.name = p.name;
       return cur;
     }
     const entry: ProcessEntry = {

@@ -1,6 +1,7 @@
 // Memory maps of Linux guest processes read from outside (maple tree of VMAs, dentry paths across mounts) compared
 // with the guest's own /proc/PID/maps, on a KASLR guest of each lab kernel: ranges, permissions, offsets, inodes and
-// names, including a file unlinked after mmap, a memfd and a program on a mounted file system.
+// names, including a file unlinked after mmap, a memfd and a program on a mounted file system; and executable paths
+// against the guest's readlink /proc/PID/exe.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,7 @@ for (const { kernel, why } of labKernels()) {
     let mapper: number;
     let listener: number;
     let mounted: number;
+    let deleted: number;
     beforeAll(async () => {
       const profile = labProfile(kernel);
       lab = await startLab({ memory: 'shm', kaslr: true, kernel });
@@ -47,6 +49,10 @@ for (const { kernel, why } of labKernels()) {
       // A program run from a tmpfs mounted below a directory: its path crosses a mount.
       await lab.run('mkdir -p /mnt/deep/t && mount -t tmpfs lab /mnt/deep/t && mkdir /mnt/deep/t/sub && cp /bin/netprog /mnt/deep/t/sub/mnetprog');
       mounted = (await lab.spawn(['/mnt/deep/t/sub/mnetprog', 'udp-bind', '5454', '4'])).pid;
+      // A program whose file was removed while it runs: /proc/PID/exe says "(deleted)".
+      await lab.run('cp /bin/netprog /tmp/gonebin');
+      deleted = (await lab.spawn(['/tmp/gonebin', 'udp-bind', '5455', '4'])).pid;
+      await lab.run('rm /tmp/gonebin');
       intro = LinuxIntrospector.open(openMemory({ kind: 'live-file', path: lab.ramPath! }), { profile, ownMemory: true });
     });
     afterAll(async () => {
@@ -76,6 +82,36 @@ for (const { kernel, why } of labKernels()) {
       expect(memfd?.shared).toBe(true);
       expect(memfd?.perms).toBe('rw-');
       expect(intro.memoryMap(mounted).items.some((e) => e.path === '/mnt/deep/t/sub/mnetprog')).toBe(true);
+    });
+
+    it('reads executable paths (mm->exe_file) as the guest\'s readlink /proc/PID/exe prints them', async () => {
+      intro.refresh();
+      const pids = [1, mapper, listener, mounted, deleted];
+      const guest = new Map<number, string>();
+      for (const pid of pids) guest.set(pid, (await lab.run(`readlink /proc/${pid}/exe`)).trim());
+      // Through a symlink (/tmp/mapper -> /bin/netprog) the kernel executed, and names, the target.
+      expect(guest.get(mapper)).toBe('/bin/netprog');
+      expect(guest.get(deleted)).toBe('/tmp/gonebin (deleted)');
+      for (const pid of pids) {
+        const r = intro.processes({ paths: [pid] });
+        expect(r.problems, `pid ${pid}`).toEqual([]);
+        expect(r.items.find((p) => p.pid === pid)?.path, `pid ${pid}`).toBe(guest.get(pid));
+      }
+      // Only the processes asked for are read: pid 1 was, a shell started just now was not.
+      const shell = Number((await lab.run('sleep 30 >/dev/null 2>&1 & echo $!')).trim());
+      intro.refresh();
+      expect(intro.processes({ paths: [mapper] }).items.find((p) => p.pid === shell)?.path).toBeUndefined();
+      // All at once: the same paths, and none for kernel threads.
+      const all = intro.processes({ paths: true });
+      expect(all.problems).toEqual([]);
+      for (const pid of pids) expect(all.items.find((p) => p.pid === pid)?.path).toBe(guest.get(pid));
+      expect(all.items.find((p) => p.pid === shell)?.path).toBe('/bin/busybox');
+      expect(all.items.find((p) => p.pid === 2)?.path).toBeUndefined();
+      // A fresh walk does not read paths by itself; asked again, they come from the cache (per pid and create time).
+      intro.refresh();
+      expect(intro.processes().items.find((p) => p.pid === mapper)?.path).toBeUndefined();
+      expect(intro.processes({ paths: [mapper] }).items.find((p) => p.pid === mapper)?.path).toBe('/bin/netprog');
+      await lab.kill(shell);
     });
 
     it('reports an unknown pid as a problem, and kernel threads have no map', () => {

@@ -63,7 +63,7 @@ function problemLines(problems: Problem[]): string[] {
 
 export function report(g: GuestIntrospector): Record<string, unknown> {
   const info = g.info();
-  const procs = g.processes();
+  const procs = g.processes({ paths: true });
   const conns = g.connections();
   const socks = g.sockets();
   const byPid = new Map<number, GuestProcess>();

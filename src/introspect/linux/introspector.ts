@@ -18,8 +18,11 @@ import type {
   GuestSocket,
   GuestSocketTuple,
   MemoryMapEntry,
+  Problem,
+  ProcessListOptions,
   WithProblems,
 } from '../types.js';
+import { exeLayout, readExePaths, type ExeLayout } from './exe.js';
 import { formatAddress, parseAddress } from './ip.js';
 import { linuxLayout, linuxSymbols } from './layout.js';
 import type { NativeLinux, NativeLinuxWalk } from './native.js';
@@ -92,6 +95,12 @@ export class LinuxIntrospector implements GuestIntrospector {
   readonly #pageOffsetBase: bigint;
   readonly #maxVmas: number;
   #vma: VmaLayout | ParasightError | undefined;
+  #exe: ExeLayout | ParasightError | undefined;
+  /**
+   * Executable paths read so far, by pid. The create time tells a reused pid; the page-table root an exec (it gets
+   * a new mm while the old one still exists, so the new root differs).
+   */
+  readonly #exePaths = new Map<number, { createTime: number; dtb: bigint | undefined; path: string | undefined }>();
   readonly #stats: LinuxLookupStats = { snapshot: 0, hotTables: 0, knownTables: 0, newTasks: 0, sweeps: 0 };
 
   private constructor(memory: Memory, profile: Profile, options: LinuxIntrospectorOptions) {
@@ -155,8 +164,15 @@ export class LinuxIntrospector implements GuestIntrospector {
     return this.#info;
   }
 
-  processes(): WithProblems<GuestProcess> {
-    return this.#current().processes;
+  /** The task list of the snapshot; with `paths`, executable paths too (each read once, then cached). */
+  processes(options?: ProcessListOptions): WithProblems<GuestProcess> {
+    const snap = this.#current();
+    const list = snap.processes;
+    const want = options?.paths;
+    if (!want) return list;
+    const items = want === true ? list.items : want.map((pid) => snap.byPid.get(pid)).filter((p): p is GuestProcess => p !== undefined);
+    const problems = this.#fillPaths(items);
+    return problems.length === 0 ? list : { items: list.items, problems: [...list.problems, ...problems] };
   }
 
   connections(): WithProblems<GuestConnection> {
@@ -258,6 +274,40 @@ export class LinuxIntrospector implements GuestIntrospector {
       memory: this.#memory,
       pageOffsetBase: this.#pageOffsetBase,
     });
+  }
+
+  // Sets `path` on the processes given, from the cache or with one batched read for the rest.
+  #fillPaths(items: GuestProcess[]): Problem[] {
+    const todo: GuestProcess[] = [];
+    for (const p of items) {
+      if (p.path !== undefined) continue;
+      const c = this.#exePaths.get(p.pid);
+      if (c === undefined || c.createTime !== p.createTime || c.dtb !== p.dtb) todo.push(p);
+      else if (c.path !== undefined) p.path = c.path;
+    }
+    if (todo.length === 0) return [];
+    if (this.#exe === undefined) {
+      try {
+        this.#exe = exeLayout(this.#profile);
+      } catch (e) {
+        this.#exe = e instanceof ParasightError ? e : new ParasightError(String(e), { code: 'NOT_FOUND' });
+      }
+    }
+    if (this.#exe instanceof ParasightError) {
+      return [{ code: 'UNSUPPORTED', message: `executable paths need ${this.#exe.message}`, walk: 'exe' }];
+    }
+    const direct = { memory: this.#memory, pageOffsetBase: this.#pageOffsetBase };
+    const { paths, problems } = readExePaths(this.#space, this.#exe, todo, direct);
+    // Bounded: entries of processes gone from the snapshot are dropped once the cache outgrows it.
+    const live = this.#current().byPid;
+    if (this.#exePaths.size > 2 * live.size + 1024) for (const pid of this.#exePaths.keys()) if (!live.has(pid)) this.#exePaths.delete(pid);
+    todo.forEach((p, i) => {
+      const path = paths[i];
+      if (path !== undefined) p.path = path;
+      // A path that could not be read is asked again next time; a kernel thread has none to read.
+      if (path !== undefined || p.dtb === undefined) this.#exePaths.set(p.pid, { createTime: p.createTime, dtb: p.dtb, path });
+    });
+    return problems;
   }
 
   refresh(): void {

@@ -5,20 +5,19 @@
  * mappings ([heap], [stack], [vdso], [vvar]). Every walk is bounded; unreadable objects become problems and the
  * rest of the map is still returned.
  */
-import { ParasightError } from '../../errors.js';
-import type { Memory } from '../../memory/memory.js';
 import type { AddressSpace } from '../../paging/address-space.js';
 import type { Profile } from '../../profiles/isf.js';
-import type { MemoryMapEntry, Problem, WithProblems } from '../types.js';
+import type { MemoryMapEntry, WithProblems } from '../types.js';
+import { KernelReader as Reader, PathBuilder, kernelPointer, pathLayout, type DirectMap, type PathLayout } from './dpath.js';
 
-/** Offsets (from BTF) and slid symbols the VMA walk needs. */
-export interface VmaLayout {
+export type { DirectMap } from './dpath.js';
+
+/** Offsets (from BTF) and slid symbols the VMA walk needs (d_path's among them). */
+export interface VmaLayout extends PathLayout {
   mmMt: number; maRoot: number; startBrk: number; brk: number; startStack: number;
   rangePivot: number; rangeSlot: number; arangePivot: number; arangeSlot: number;
   vmStart: number; vmEnd: number; vmFlags: number; vmPgoff: number; vmFile: number; vmOps: number; vmPrivate: number;
-  filePath: number; fileInode: number; pathMnt: number; pathDentry: number;
-  dParent: number; dName: number; dHashPprev: number; qstrLen: number; qstrName: number; inodeIno: number;
-  mountMnt: number; mountParent: number; mountMountpoint: number; vfsmountRoot: number;
+  fileInode: number; inodeIno: number;
   specialName: number;
   /** Slid addresses of the vm_operations_struct of special mappings; empty → recognised by their name. */
   specialOps: bigint[];
@@ -31,18 +30,13 @@ export function vmaLayout(profile: Profile, slide: bigint): VmaLayout {
     arangePivot: 'maple_arange_64.pivot', arangeSlot: 'maple_arange_64.slot', vmStart: 'vm_area_struct.vm_start',
     vmEnd: 'vm_area_struct.vm_end', vmFlags: 'vm_area_struct.vm_flags', vmPgoff: 'vm_area_struct.vm_pgoff',
     vmFile: 'vm_area_struct.vm_file', vmOps: 'vm_area_struct.vm_ops', vmPrivate: 'vm_area_struct.vm_private_data',
-    filePath: 'file.f_path', fileInode: 'file.f_inode', pathMnt: 'path.mnt', pathDentry: 'path.dentry',
-    dParent: 'dentry.d_parent', dName: 'dentry.d_name', dHash: 'dentry.d_hash', qstrLen: 'qstr.len',
-    qstrName: 'qstr.name', inodeIno: 'inode.i_ino', mountMnt: 'mount.mnt', mountParent: 'mount.mnt_parent',
-    mountMountpoint: 'mount.mnt_mountpoint', vfsmountRoot: 'vfsmount.mnt_root', specialName: 'vm_special_mapping.name',
+    fileInode: 'file.f_inode', inodeIno: 'inode.i_ino', specialName: 'vm_special_mapping.name',
   });
-  const { dHash, ...rest } = o;
   const specialOps = ['special_mapping_vmops', 'legacy_special_mapping_vmops']
     .map((n) => profile.symbol(n))
     .filter((a): a is bigint => a !== undefined)
     .map((a) => a + slide);
-  // d_hash is an hlist_bl_node {next, pprev}: pprev is NULL while the dentry is unhashed (unlinked).
-  return { ...rest, dHashPprev: dHash + 8, specialOps };
+  return { ...pathLayout(profile), ...o, specialOps };
 }
 
 export interface VmaLimits {
@@ -61,66 +55,6 @@ const MAX_DEPTH = 8;
 const VMA_SPAN = 0xa8;
 const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
 
-function kernelPointer(v: bigint): boolean {
-  return v >> 47n === 0x1ffffn && (v & 7n) === 0n;
-}
-
-const DIRECT_MAP_SPAN = 1n << 46n;  // the direct map's size with 4-level paging
-
-/** Where the kernel's direct map starts: objects there are read in physical batches, without page walks. */
-export interface DirectMap {
-  memory: Memory;
-  pageOffsetBase: bigint;
-}
-
-class Reader {
-  readonly problems: Problem[] = [];
-  constructor(
-    private readonly space: AddressSpace,
-    private readonly direct: DirectMap | undefined,
-  ) {}
-
-  /** `len` bytes at each address: direct-map objects in one batch, the rest (and failures) one by one. */
-  many(vas: bigint[], len: number, what: string): Array<DataView | undefined> {
-    const out: Array<DataView | undefined> = new Array(vas.length).fill(undefined);
-    const d = this.direct;
-    const batched: number[] = [];
-    if (d && len <= 4096) {
-      for (let i = 0; i < vas.length; i++) {
-        const off = vas[i]! - d.pageOffsetBase;
-        if (off >= 0n && off < DIRECT_MAP_SPAN) batched.push(i);
-      }
-      if (batched.length > 0) {
-        const { bytes, ok } = d.memory.readMany(BigUint64Array.from(batched, (i) => vas[i]! - d.pageOffsetBase), len);
-        batched.forEach((i, k) => {
-          if (ok[k]) out[i] = new DataView(bytes.buffer, bytes.byteOffset + k * len, len);
-        });
-      }
-    }
-    for (let i = 0; i < vas.length; i++) if (!out[i]) out[i] = this.bytes(vas[i]!, len, what);
-    return out;
-  }
-
-  bytes(va: bigint, len: number, what: string): DataView | undefined {
-    try {
-      const b = this.space.read(va, len);
-      return new DataView(b.buffer, b.byteOffset, b.byteLength);
-    } catch (e) {
-      const code = e instanceof ParasightError ? e.code : 'BAD_POINTER';
-      this.problem(code, `${what} at 0x${va.toString(16)}: ${(e as Error).message}`, va);
-      return undefined;
-    }
-  }
-
-  u64(va: bigint, what: string): bigint | undefined {
-    return this.bytes(va, 8, what)?.getBigUint64(0, true);
-  }
-
-  problem(code: string, message: string, address?: bigint): void {
-    if (this.problems.length >= 256) return;
-    this.problems.push(address === undefined ? { code, message, walk: 'vma' } : { code, message, address, walk: 'vma' });
-  }
-}
 
 /** VMA addresses of the maple tree rooted at `root`, in address order, with the range each leaf slot covers. */
 function mapleVmas(r: Reader, l: VmaLayout, root: bigint, limits: VmaLimits): { vma: bigint; min: bigint; max: bigint }[] {
@@ -167,84 +101,6 @@ function mapleVmas(r: Reader, l: VmaLayout, root: bigint, limits: VmaLimits): { 
   return out;
 }
 
-class PathBuilder {
-  readonly #cache = new Map<string, string | undefined>();
-  constructor(private readonly r: Reader, private readonly l: VmaLayout, private readonly limits: VmaLimits) {}
-
-  /** The path d_path prints for (vfsmount, dentry), " (deleted)" included; undefined when unreadable. */
-  of(vfsmount: bigint, dentry: bigint): string | undefined {
-    const key = `${vfsmount}:${dentry}`;
-    if (!this.#cache.has(key)) this.#cache.set(key, this.#build(vfsmount, dentry));
-    return this.#cache.get(key);
-  }
-
-  #dentry(d: bigint): { parent: bigint; name: string; hashed: boolean } | undefined {
-    const { l, r } = this;
-    const end = Math.max(l.dParent, l.dHashPprev, l.dName + l.qstrName) + 8;
-    const dv = r.bytes(d, end, 'dentry');
-    if (!dv) return undefined;
-    const len = dv.getUint32(l.dName + l.qstrLen, true);
-    const at = dv.getBigUint64(l.dName + l.qstrName, true);
-    if (len > 255 || !kernelPointer(at & ~7n)) {
-      r.problem('INCONSISTENT', `dentry 0x${d.toString(16)} name (length ${len})`, d);
-      return undefined;
-    }
-    const raw = len === 0 ? new DataView(new ArrayBuffer(0)) : this.r.bytes(at, len, 'dentry name');
-    if (!raw) return undefined;
-    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    return {
-      parent: dv.getBigUint64(l.dParent, true),
-      name: Buffer.from(bytes).toString('utf8'),
-      hashed: dv.getBigUint64(l.dHashPprev, true) !== 0n,
-    };
-  }
-
-  #build(vfsmount: bigint, dentry: bigint): string | undefined {
-    const { l, r } = this;
-    const first = this.#dentry(dentry);
-    if (!first) return undefined;
-    let mount = vfsmount - BigInt(l.mountMnt);
-    let root = r.u64(vfsmount + BigInt(l.vfsmountRoot), 'vfsmount root');
-    if (root === undefined) return undefined;
-    // Pseudo files (memfd, SysV shm, anonymous inodes) are their own parent but not their mount's root: the
-    // kernel names them "/NAME (deleted)" (simple_dname).
-    if (first.parent === dentry && dentry !== root) return `/${first.name} (deleted)`;
-    const parts: string[] = [];
-    let d = dentry;
-    let cur = first;
-    for (let depth = 0; ; depth++) {
-      if (depth >= this.limits.maxPathDepth) {
-        r.problem('LIMIT', `path of dentry 0x${dentry.toString(16)} deeper than ${this.limits.maxPathDepth}`, dentry);
-        return undefined;
-      }
-      if (d === root) {
-        const parent = r.u64(mount + BigInt(l.mountParent), 'mount parent');
-        if (parent === undefined) return undefined;
-        if (parent === mount || !kernelPointer(parent)) break;  // the namespace root
-        const mountpoint = r.u64(mount + BigInt(l.mountMountpoint), 'mount point');
-        const parentRoot = r.u64(parent + BigInt(l.mountMnt + l.vfsmountRoot), 'vfsmount root');
-        if (mountpoint === undefined || parentRoot === undefined) return undefined;
-        mount = parent;
-        root = parentRoot;
-        d = mountpoint;
-        const next = this.#dentry(d);
-        if (!next) return undefined;
-        cur = next;
-        continue;
-      }
-      if (cur.parent === d) break;  // escaped its mount: print what was gathered
-      parts.push(cur.name);
-      d = cur.parent;
-      const next = this.#dentry(d);
-      if (!next) return undefined;
-      cur = next;
-    }
-    const path = `/${parts.reverse().join('/')}`;
-    // d_unlinked: unhashed and not a root.
-    return !first.hashed && first.parent !== dentry ? `${path} (deleted)` : path;
-  }
-}
-
 /** The memory map of the process whose mm_struct is at `mm` (read through the kernel address space). */
 export function readMemoryMap(
   space: AddressSpace,
@@ -253,7 +109,7 @@ export function readMemoryMap(
   limits: VmaLimits,
   direct?: DirectMap,
 ): WithProblems<MemoryMapEntry> {
-  const r = new Reader(space, direct);
+  const r = new Reader(space, direct, 'vma');
   if (mm === 0n) return { items: [], problems: [] };  // kernel thread: no user address space
   const mmEnd = Math.max(l.mmMt + l.maRoot, l.startBrk, l.brk, l.startStack) + 8;
   const mmv = r.bytes(mm, mmEnd, 'mm_struct');
@@ -262,7 +118,7 @@ export function readMemoryMap(
   const startBrk = mmv.getBigUint64(l.startBrk, true);
   const brk = mmv.getBigUint64(l.brk, true);
   const startStack = mmv.getBigUint64(l.startStack, true);
-  const paths = new PathBuilder(r, l, limits);
+  const paths = new PathBuilder(r, l, limits.maxPathDepth);
   const items: MemoryMapEntry[] = [];
   const span = Math.max(VMA_SPAN, l.vmStart, l.vmEnd, l.vmFlags, l.vmPgoff, l.vmFile, l.vmOps, l.vmPrivate) + 8;
   const slots = mapleVmas(r, l, root, limits);

@@ -29,6 +29,16 @@ describe('ProcessQueue', () => {
     expect(q.exitedCount).toBe(1);
   });
 
+  it('keeps a path read once, and forgets it when the process execs (same pid and create time, new name)', () => {
+    const q = new ProcessQueue();
+    q.update([proc(7, 'sh', 5)], 0);
+    q.upsert({ ...proc(7, 'sh', 5), path: '/bin/busybox' }, 1);
+    q.update([proc(7, 'sh', 5)], 2);
+    expect(q.get(7)!.path).toBe('/bin/busybox');
+    q.update([proc(7, 'updater', 5)], 3);
+    expect(q.get(7)).toMatchObject({ name: 'updater', path: undefined, key: '7@5' });
+  });
+
   it('stays within its cap, dropping gone entries first', () => {
     const q = new ProcessQueue({ maxEntries: 3 });
     q.update([proc(1, 'a', 1), proc(2, 'b', 2), proc(3, 'c', 3)], 0);
