@@ -11,13 +11,12 @@ import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareLab } from './prepare.mjs';
+import { HOST_V6, PEER_PORT, prepareLab } from './prepare.mjs';
 
 export const HOST_V4 = '10.77.0.1';
-export const HOST_V6 = 'fd77::1';
 export const GUEST_V4 = '10.77.0.2';
 export const GUEST_V6 = 'fd77::2';
-export const PEER_PORT = 7000;
+export { HOST_V6, PEER_PORT };
 const PEER_MAX_CONNECTIONS = 256;
 const PEER_MAX_SECONDS = 900;
 const RAM_MIB = 256;

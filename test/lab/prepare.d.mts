@@ -18,3 +18,6 @@ export declare const cacheDir: string;
 export declare const KERNELS: readonly LabKernel[];
 export declare function labKernel(name?: string): LabKernel;
 export declare function prepareLab(options?: { download?: boolean; kernel?: string }): LabInputs;
+/** The host side of the lab bridge (IPv6) and its peer's port. */
+export declare const HOST_V6: string;
+export declare const PEER_PORT: number;

@@ -19,6 +19,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const cacheDir = join(here, '.cache');
 const guestSrc = join(here, 'guest');
 
+/** The host side of the lab bridge and its peer's port (lab.mjs); parasite.so carries them compiled in. */
+export const HOST_V6 = 'fd77::1';
+export const PEER_PORT = 7000;
+
 /**
  * Kernels the lab boots, the first being the default. `meta` is the Debian meta-package whose dependency names the
  * kernel build to fetch (the newest of that series when prepared). They differ in struct layouts, kallsyms layout,
@@ -44,7 +48,8 @@ const MODULES = [
 ];
 
 const APPLETS = ['sh', 'mount', 'insmod', 'ip', 'sleep', 'cat', 'ps', 'kill', 'ls', 'echo', 'stty', 'ln', 'rm',
-  'mkdir', 'setsid', 'nc', 'grep', 'head', 'poweroff', 'true', 'test', '[', 'env', 'sync', 'reboot', 'cp', 'pidof'];
+  'mkdir', 'setsid', 'nc', 'grep', 'head', 'poweroff', 'true', 'test', '[', 'env', 'sync', 'reboot', 'cp', 'pidof',
+  'readlink'];
 
 function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
@@ -105,10 +110,14 @@ function writeAtomic(path, data) {
   renameSync(tmp, path);
 }
 
-function compile(name, extra = []) {
-  const src = join(guestSrc, `${name}.c`);
+/** Builds `src` (default guest/NAME.c) into the cache as bin/NAME, again only when the source or flags changed. */
+function compile(name, extra = [], src = join(guestSrc, `${name}.c`)) {
   const out = join(cacheDir, 'bin', name);
-  const stamp = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(readFileSync(src));
+  // Flags beyond the shared-library ones are part of what is built (a compiled-in destination).
+  const defines = extra.filter((a) => a.startsWith('-D'));
+  if (defines.length > 0) hash.update(defines.join('\0'));
+  const stamp = hash.digest('hex').slice(0, 16);
   const stampFile = `${out}.src`;
   if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return out;
   mkdirSync(dirname(out), { recursive: true });
@@ -226,8 +235,15 @@ export function prepareLab({ download: allowDownload = false, kernel } = {}) {
   const libcDir = extract(libcDeb, join(cacheDir, 'x', 'libc6'));
   const version = readdirSync(join(kernelDir, 'lib/modules'))[0];
   const vmlinuz = join(kernelDir, 'boot', `vmlinuz-${version}`);
-  // beacon.so: code the sensor's lab test injects into a running guest program (LD_PRELOAD).
-  const bins = { netprog: compile('netprog'), truth: compile('truth'), 'beacon.so': compile('beacon', ['-shared', '-fPIC']) };
+  // Code the lab injects into guest programs: beacon.so with LD_PRELOAD at start; parasite.so into a running program
+  // with the injector (ptrace; the same injector the host-side injection tests build).
+  const bins = {
+    netprog: compile('netprog'),
+    truth: compile('truth'),
+    'beacon.so': compile('beacon', ['-shared', '-fPIC']),
+    'parasite.so': compile('parasite', ['-shared', '-fPIC', `-DBEACON_AT_LOAD="${HOST_V6},${PEER_PORT}"`], join(guestSrc, 'beacon.c')),
+    injector: compile('injector', [], join(here, '../fixtures/inject/injector.c')),
+  };
   const initrd = buildInitramfs(kernelDir, libcDir, version, bins);
   if (allowDownload) writeAtomic(stateFile, JSON.stringify({ package: pkg, version }, null, 2));
   return { kernel: k.name, version, vmlinuz, initrd, bins, kernelDir };

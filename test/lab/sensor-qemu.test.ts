@@ -1,11 +1,11 @@
 /**
  * The VM sensor on the live Linux lab guest (QEMU): capture on the VM's tap with libpcap, attribution by walking the
  * guest kernel in its live RAM file (Linux introspector, profile from the guest's kernel), policy per program.
- * A program allowed one destination uses it (no alert); then code injected into that running program (a library
- * loaded with LD_PRELOAD, woken later by a signal) reaches elsewhere: exactly one process.parasitized, with the pid and name the
- * guest itself gives.
- */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+ * A program allowed one destination uses it (no alert); then code injected into that running program reaches
+ * elsewhere: exactly one process.parasitized, with the pid, name and executable path the guest itself gives. Two
+ * injections: a library dlopen'ed into the already running, clean program by a ptrace injector inside the guest,
+ * and a library loaded with LD_PRELOAD at start and woken later by a signal.
+ */import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,10 +35,12 @@ describe.skipIf(why !== undefined)(`sensor on the QEMU lab guest${why ? ` (skipp
       [
         'version: 1',
         'processes:',
-        '  - name: updater',
-        '    mode: default-deny',
-        '    rules:',
-        `      - { direction: outbound, proto: tcp, remote: ${lab.hostV4}, rport: ${lab.peerPort} }`,
+        ...['updater', 'fetcher'].flatMap((name) => [
+          `  - name: ${name}`,
+          '    mode: default-deny',
+          '    rules:',
+          `      - { direction: outbound, proto: tcp, remote: ${lab.hostV4}, rport: ${lab.peerPort} }`,
+        ]),
         '',
       ].join('\n'),
     );
@@ -54,34 +56,57 @@ describe.skipIf(why !== undefined)(`sensor on the QEMU lab guest${why ? ` (skipp
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('allowed use raises no alert; code injected into the running program reaching elsewhere is parasitized', async () => {
-    await lab.run('ln -sf /bin/netprog /tmp/updater');
-    const ok = await lab.spawn(['env', 'LD_PRELOAD=/bin/beacon.so', `BEACON=${lab.hostV6},${lab.peerPort}`, '/tmp/updater', 'tcp-connect', lab.hostV4, String(lab.peerPort)]);
-    await sensor.waitFor(() => events().some((e) => e.process?.pid === ok.pid), 'allowed connection attributed', 60_000);
-    expect(events().find((e) => e.process?.pid === ok.pid)).toMatchObject({
+  /** Starts `name` (netprog through a symlink) connecting to its allowed destination; resolves once that is attributed. */
+  async function cleanRun(name: string, env: string[] = []): Promise<{ pid: number; localPort: number | undefined }> {
+    await lab.run(`ln -sf /bin/netprog /tmp/${name}`);
+    const prog = await lab.spawn([...(env.length > 0 ? ['env', ...env] : []), `/tmp/${name}`, 'tcp-connect', lab.hostV4, String(lab.peerPort)]);
+    await sensor.waitFor(() => events().some((e) => e.process?.pid === prog.pid), `${name}'s allowed connection attributed`, 60_000);
+    expect(events().find((e) => e.process?.pid === prog.pid)).toMatchObject({
       type: 'connection.allowed',
-      process: { name: 'updater', create_time_base: 'boot' },
-      flow: { proto: 'tcp', local: lab.guestV4, lport: ok.localPort, remote: lab.hostV4, rport: lab.peerPort, direction: 'outbound' },
-      rule: 'updater#0',
+      // The kernel executed the symlink's target: that is the path the guest gives too (readlink /proc/PID/exe).
+      process: { name, path: '/bin/netprog', create_time_base: 'boot' },
+      flow: { proto: 'tcp', local: lab.guestV4, lport: prog.localPort, remote: lab.hostV4, rport: lab.peerPort, direction: 'outbound' },
+      rule: `${name}#0`,
       attribution: { outcome: 'attributed' },
     });
-    expect(events().filter((e) => e.verdict === 'deny')).toEqual([]);
+    expect((await lab.run(`readlink /proc/${prog.pid}/exe`)).trim()).toBe('/bin/netprog');
+    expect(events().filter((e) => e.verdict === 'deny' && e.process?.pid === prog.pid)).toEqual([]);
+    return prog;
+  }
 
-    // Wake the injected library: it sends from inside the same process (same pid) to a destination the policy forbids.
-    await lab.run(`kill -USR1 ${ok.pid}`);
-    await sensor.waitFor(() => events().some((e) => e.type === 'process.parasitized'), 'parasitized event', 60_000);
-    const p = events().filter((e) => e.type === 'process.parasitized');
+  /** The one process.parasitized event of `pid`, once it came. */
+  async function caught(pid: number, name: string): Promise<void> {
+    await sensor.waitFor(() => events().some((e) => e.type === 'process.parasitized' && e.process?.pid === pid), `parasitized event for ${name}`, 60_000);
+    const p = events().filter((e) => e.type === 'process.parasitized' && e.process?.name === name);
     expect(p).toHaveLength(1);
     expect(p[0]).toMatchObject({
       vm: 'lab',
-      process: { pid: ok.pid, name: 'updater' },
+      process: { pid, name, path: '/bin/netprog' },
       flow: { proto: 'udp', local: lab.guestV6, remote: lab.hostV6, rport: lab.peerPort, direction: 'outbound' },
       verdict: 'deny',
       risk: 'high',
-      rule: 'updater#mode',
+      rule: `${name}#mode`,
       attribution: { outcome: 'attributed' },
     });
     const truth = await lab.truth();
-    expect(truth.processes.find((x) => x.pid === ok.pid)?.comm).toBe('updater');
+    expect(truth.processes.find((x) => x.pid === pid)?.comm).toBe(name);
+  }
+
+  it('code injected with ptrace into the running, clean program reaching elsewhere is parasitized', async () => {
+    const prog = await cleanRun('updater');
+    expect(await lab.run(`grep -c parasite /proc/${prog.pid}/maps || true`)).toMatch(/^0/);
+    // Inside the guest: attach to the running program, make it dlopen the payload; its constructor sends at once.
+    const out = await lab.run(`/bin/injector ${prog.pid} /bin/parasite.so`);
+    expect(out).toMatch(/handle=0x[0-9a-f]+/);
+    await caught(prog.pid, 'updater');
+    expect(await lab.run(`grep -c /bin/parasite.so /proc/${prog.pid}/maps`)).not.toMatch(/^0/);
+    expect(events().filter((e) => e.type === 'process.parasitized')).toHaveLength(1);
+  }, 180_000);
+
+  it('code preloaded at start (LD_PRELOAD) and woken by a signal reaching elsewhere is parasitized', async () => {
+    const prog = await cleanRun('fetcher', ['LD_PRELOAD=/bin/beacon.so', `BEACON=${lab.hostV6},${lab.peerPort}`]);
+    // Wake the injected library: it sends from inside the same process (same pid) to a destination the policy forbids.
+    await lab.run(`kill -USR1 ${prog.pid}`);
+    await caught(prog.pid, 'fetcher');
   }, 180_000);
 });
