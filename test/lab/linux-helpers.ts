@@ -10,11 +10,11 @@ import { canonicalAddress } from '../../src/introspect/linux/ip.js';
 import type { GuestIntrospector } from '../../src/introspect/types.js';
 import type { LinuxIntrospector, LinuxLookupStats } from '../../src/introspect/linux/introspector.js';
 import { labUnavailable, type Lab, type Truth } from './lab.mjs';
-import { KERNELS, cacheDir, prepareLab } from './prepare.mjs';
+import { cacheDir, prepareLab, testedKernels } from './prepare.mjs';
 
-/** Every lab kernel with why its guest cannot run here (undefined when it can): suites run once per kernel. */
+/** Every tested lab kernel with why its guest cannot run here (undefined when it can): suites run once per kernel. */
 export function labKernels(): Array<{ kernel: string; why: string | undefined }> {
-  return KERNELS.map((k) => ({ kernel: k.name, why: labUnavailable(k.name) }));
+  return testedKernels().map((k) => ({ kernel: k.name, why: labUnavailable(k.name) }));
 }
 
 /** The profile of a lab kernel (a KERNELS name; default the first). */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Elf64 } from '../../src/profiles/linux/elf.js';
 import { generateLinuxProfile, parseSystemMap, unpackKernel } from '../../src/profiles/linux/generate.js';
 import { Profile, parseIsf, serializeIsf, type IsfDocument } from '../../src/profiles/isf.js';
-import { KERNELS, prepareLab, type LabInputs } from './prepare.mjs';
+import { prepareLab, testedKernels, type LabInputs } from './prepare.mjs';
 
 const havePahole = (() => {
   try {
@@ -52,7 +52,7 @@ function prepared(kernel: string): { inputs?: LabInputs; why?: string } {
   }
 }
 
-describe.each(KERNELS.map((k) => ({ kernel: k.name, ...prepared(k.name) })))('Linux profile from the lab kernel $kernel', ({ inputs, why }) => {
+describe.each(testedKernels().map((k) => ({ kernel: k.name, ...prepared(k.name) })))('Linux profile from the lab kernel $kernel', ({ inputs, why }) => {
   if (why !== undefined) {
     it.skip(`skipped: ${why}`, () => undefined);
     return;

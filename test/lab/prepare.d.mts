@@ -17,6 +17,8 @@ export declare const cacheDir: string;
 /** Kernels the lab boots; the first is the default. */
 export declare const KERNELS: readonly LabKernel[];
 export declare function labKernel(name?: string): LabKernel;
+/** KERNELS, or those named in PARASIGHT_LAB_KERNELS (comma-separated): the kernels lab suites run on. */
+export declare function testedKernels(): readonly LabKernel[];
 export declare function prepareLab(options?: { download?: boolean; kernel?: string }): LabInputs;
 /** The host side of the lab bridge (IPv6) and its peer's port. */
 export declare const HOST_V6: string;

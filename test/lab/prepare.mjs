@@ -196,6 +196,15 @@ function buildInitramfs(kernelDir, libcDir, version, bins) {
   return out;
 }
 
+/**
+ * The kernels lab suites run on: all of KERNELS, or those named in PARASIGHT_LAB_KERNELS (comma-separated, e.g.
+ * "6.1") to spend fewer boots.
+ */
+export function testedKernels() {
+  const only = process.env.PARASIGHT_LAB_KERNELS?.split(',').map((x) => x.trim()).filter(Boolean);
+  return only?.length ? only.map((name) => labKernel(name)) : KERNELS;
+}
+
 /** The lab kernel named `name` (default: the first of KERNELS); throws listing the known names. */
 export function labKernel(name = KERNELS[0].name) {
   const k = KERNELS.find((x) => x.name === name);
