@@ -1,8 +1,8 @@
 /**
  * `parasight demo` live: boots the Linux lab guest under QEMU, runs `parasight watch` on its tap (in the lab's network
- * namespace: that is where the tap lives), lets a guest program use the one destination its policy allows, then wakes
- * code injected into that running program (a library loaded with LD_PRELOAD, dormant until SIGUSR1) which reaches
- * elsewhere — and shows the sensor catching it.
+ * namespace: that is where the tap lives), lets a clean guest program use the one destination its policy allows, then
+ * injects code into that running program from inside the guest (a ptrace injector makes it dlopen a library whose
+ * constructor reaches elsewhere) — and shows the sensor catching it.
  *
  * The lab itself (QEMU, namespace, tap, guest image) is test tooling in a source checkout (test/lab/lab.mjs, prepared by
  * .ci/setup); the published package does not ship it, so live mode is looked up at run time and its absence is a
@@ -61,8 +61,9 @@ export interface LiveOptions {
   keep?: string;
 }
 
-/** The program the demo injects into, and the names of what it keeps. */
+/** The program the demo injects into, the library it injects, and the names of what it keeps. */
 const PROGRAM = 'updater';
+const PAYLOAD = '/bin/parasite.so';
 export const KEPT = { capture: 'capture.pcap', memory: 'memory.elf', policy: 'policy.yaml', truth: 'guest-truth.json', events: 'events.ndjson' };
 
 class Narrator {
@@ -249,18 +250,20 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
     }
 
     n.say();
-    n.say(`clean phase: the guest starts ${PROGRAM} (netprog under that name), which connects to its update server.`);
-    n.say(`  It runs with /bin/beacon.so preloaded (LD_PRELOAD): the parasite, loaded into the program and dormant for now.`);
+    n.say(`clean phase: the guest starts ${PROGRAM} (netprog under that name, nothing injected), which connects to its`);
+    n.say('  update server and keeps running.');
     await lab.run(`ln -sf /bin/netprog /tmp/${PROGRAM}`);
-    const prog = await lab.spawn(['env', 'LD_PRELOAD=/bin/beacon.so', `BEACON=${lab.hostV6},${lab.peerPort}`, `/tmp/${PROGRAM}`, 'tcp-connect', lab.hostV4, String(lab.peerPort)]);
+    const prog = await lab.spawn([`/tmp/${PROGRAM}`, 'tcp-connect', lab.hostV4, String(lab.peerPort)]);
     n.waiting(`waiting for the sensor to attribute ${PROGRAM}'s connection`);
     const allowed = await feed.until(() => feed.events.find((e) => e.process?.pid === prog.pid), `event for ${PROGRAM}'s connection`, 60_000);
     n.say(`  seen:  ${allowed.type} ${describe(allowed)} -> ${allowed.verdict} (${allowed.rule}); attributed in ${allowed.attribution.ms ?? '?'} ms`);
 
     n.say();
-    n.say(`injection: SIGUSR1 wakes the injected code inside ${PROGRAM} (pid ${prog.pid}); it sends a UDP datagram to [${lab.hostV6}]:${lab.peerPort}`);
-    n.say(`  from the same process, a destination ${PROGRAM}'s policy does not allow.`);
-    await lab.run(`kill -USR1 ${prog.pid}`);
+    n.say(`injection: inside the guest, injecting ${PAYLOAD} into running pid ${prog.pid} (${PROGRAM}) with ptrace: the injector attaches,`);
+    n.say(`  makes the program call dlopen, and detaches. The library's constructor, now code of ${PROGRAM}, sends a UDP datagram`);
+    n.say(`  to [${lab.hostV6}]:${lab.peerPort}, a destination ${PROGRAM}'s policy does not allow.`);
+    const injected = (await lab.run(`/bin/injector ${prog.pid} ${PAYLOAD}`)).trim();
+    n.say(`  injector: ${injected}`);
     n.waiting('waiting for the sensor');
     const caught = await feed.until(() => feed.events.find((e) => e.type === 'process.parasitized'), 'process.parasitized event', 60_000);
     n.say(`  CAUGHT: ${caught.type} ${describe(caught)} (risk ${caught.risk}, ${caught.ts})`);

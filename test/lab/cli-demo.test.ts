@@ -1,6 +1,7 @@
 /**
  * `parasight demo`, the real command line (built package):
- *  - live on the QEMU lab guest: the injected program is caught with the pid and name the guest itself reports;
+ *  - live on the QEMU lab guest: code injected with ptrace into a running, clean program is caught with the pid, name
+ *    and executable path the guest itself reports;
  *  - offline equals live: `analyze --pcap --memory` over the tap's capture and a memory dump taken while the injected
  *    connection was open gives the same events;
  *  - Ctrl-C while the guest runs removes the guest, its RAM file and its network namespace;
@@ -127,6 +128,8 @@ describe.skipIf(why !== undefined)(`parasight demo on the QEMU lab guest${why ? 
     const caught = parasitized[0]!;
     expect(caught).toMatchObject({ vm: 'lab', verdict: 'deny', risk: 'high', rule: 'updater#mode', flow: { proto: 'udp', remote: 'fd77::1', rport: 7000, direction: 'outbound' } });
     expect(caught.evidence.map((e) => e.kind)).toEqual(['connection', 'policy', 'process']);
+    // updater is a symlink to netprog: the kernel executed, and names, the target.
+    expect(caught.process!.path).toBe('/bin/netprog');
 
     // The guest's own view (its /proc, taken while the injected socket was open): that socket belongs to a
     // process called updater, with the pid the sensor named, which also made the allowed connection.
