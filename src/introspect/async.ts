@@ -53,10 +53,19 @@ export function takeSnapshot(intro: GuestIntrospector, refresh: boolean): GuestS
   if (refresh) intro.refresh();
   const connections = intro.connections();
   const sockets = intro.sockets();
-  const owners = new Set<number>();
-  for (const c of connections.items) owners.add(c.pid);
-  for (const s of sockets.items) owners.add(s.pid);
-  return { processes: intro.processes({ paths: [...owners] }), connections, sockets };
+  // Plain loops: this runs on every walk, over every connection of the guest.
+  const seen = new Set<number>();
+  const owners: number[] = [];
+  for (const list of [connections.items, sockets.items]) {
+    for (let i = 0; i < list.length; i++) {
+      const pid = list[i]!.pid;
+      if (!seen.has(pid)) {
+        seen.add(pid);
+        owners.push(pid);
+      }
+    }
+  }
+  return { processes: intro.processes({ paths: owners }), connections, sockets };
 }
 
 /** Adapts a synchronous introspector: each request runs on the calling thread when it is made. */

@@ -170,7 +170,14 @@ export class LinuxIntrospector implements GuestIntrospector {
     const list = snap.processes;
     const want = options?.paths;
     if (!want) return list;
-    const items = want === true ? list.items : want.map((pid) => snap.byPid.get(pid)).filter((p): p is GuestProcess => p !== undefined);
+    let items = list.items;
+    if (want !== true) {
+      items = [];
+      for (let i = 0; i < want.length; i++) {
+        const p = snap.byPid.get(want[i]!);
+        if (p !== undefined) items.push(p);
+      }
+    }
     const problems = this.#fillPaths(items);
     return problems.length === 0 ? list : { items: list.items, problems: [...list.problems, ...problems] };
   }
