@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ParasightError } from '../errors.js';
 import { openGuest, type IntrospectorOptions } from './open.js';
 import { takeSnapshot } from './async.js';
+import { SnapshotEncoder } from './snapshot-delta.js';
 import type { GuestIntrospector } from './types.js';
 import type { MemorySourceSpec } from '../memory/open.js';
 
@@ -47,6 +48,8 @@ const port = parentPort;
 if (port) {
   const init = workerData as WorkerInit;
   let intro: GuestIntrospector | undefined;
+  // Snapshots go out as changes since the previous one (the client applies them in order).
+  const encoder = new SnapshotEncoder();
   const reply = (id: number, started: number, f: () => unknown): void => {
     let msg: WorkerReply;
     try {
@@ -82,7 +85,7 @@ if (port) {
           case 'info':
             return intro.info();
           case 'snapshot':
-            return takeSnapshot(intro, req.refresh);
+            return encoder.changes(takeSnapshot(intro, req.refresh));
           case 'lookup':
             return intro.lookupConnection(req.tuple);
           case 'memoryMap':

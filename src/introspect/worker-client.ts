@@ -13,6 +13,7 @@ import type { MemorySourceSpec } from '../memory/open.js';
 import type { AsyncGuestIntrospector, GuestSnapshot } from './async.js';
 import { OPEN_ID, type SerializedError, type WorkerInit, type WorkerReply, type WorkerRequest } from './guest-worker.js';
 import type { IntrospectorOptions } from './open.js';
+import { SnapshotDecoder, type SnapshotChanges } from './snapshot-delta.js';
 import type { ConnectionOwner, GuestInfo, GuestSocketTuple, MemoryMapEntry, WithProblems } from './types.js';
 
 export interface WorkerIntrospectorOptions extends IntrospectorOptions {
@@ -54,6 +55,7 @@ export class WorkerIntrospector implements AsyncGuestIntrospector {
   private closing: Promise<void> | undefined;
   private exited = false;
   private death: ParasightError | undefined;
+  private readonly decoder = new SnapshotDecoder();
   private readonly exit: Promise<void>;
   readonly opened: Promise<GuestInfo>;
 
@@ -137,8 +139,12 @@ export class WorkerIntrospector implements AsyncGuestIntrospector {
     return this.request({ op: 'info' });
   }
 
+  /**
+   * Only what changed since the previous snapshot crosses the thread boundary; this side keeps the rest. The lists
+   * are read-only (frozen); an unchanged list is the same array as in the previous answer.
+   */
   snapshot(refresh: boolean): Promise<GuestSnapshot> {
-    return this.request({ op: 'snapshot', refresh });
+    return this.request<SnapshotChanges>({ op: 'snapshot', refresh }).then((c) => this.decoder.apply(c));
   }
 
   lookupConnection(tuple: GuestSocketTuple): Promise<ConnectionOwner | undefined> {

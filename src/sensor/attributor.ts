@@ -109,6 +109,7 @@ export class Attributor {
   /** When the guest became walkable: time spent opening does not count against a pending flow's wait. */
   private readyAt = 0;
   private inFlight: Promise<void> | undefined;
+  private indexedFrom: [readonly unknown[] | undefined, readonly unknown[] | undefined] = [undefined, undefined];
   readonly stats_ = { refreshes: 0, refreshErrors: 0, lastWalkMs: 0 };
   readonly outcomes = { attributed: 0, 'inbound-to-listener': 0, 'closed-before-attribution': 0, unattributed: 0 };
 
@@ -246,6 +247,12 @@ export class Attributor {
   private index(snap: GuestSnapshot): void {
     const now = Date.now();
     this.processes.update(snap.processes.items, now);
+    // A worker's snapshot hands out the same arrays when nothing changed: the index stands as it is.
+    if (this.indexed && snap.connections.items === this.indexedFrom[0] && snap.sockets.items === this.indexedFrom[1]) {
+      this.lastError = undefined;
+      return;
+    }
+    this.indexedFrom = [snap.connections.items, snap.sockets.items];
     const conns = new Map<number, Owner[]>();
     const listeners = new Map<number, Owner[]>();
     for (const c of snap.connections.items) {
