@@ -2,8 +2,10 @@
 // processes that each hold a UDP socket, read through the shared RAM file:
 //   full sweep: refresh() = task list + every fd table + every TCP/UDP socket, decoded into JS objects
 //   new connection → attributed, p50/p99, each series starting from a fresh sweep: a running process's connection
-//     (a) on a new descriptor, (b) on a descriptor number it closed and reopened (both: changed fd tables), and
-//     (c) a new process's (tasks created since the sweep); the note says which stage answered how often
+//     (a) on a new descriptor, (b) on a descriptor number it closed and reopened (one process each: after its first,
+//     its table is one that changed lately), (c) of a running process not active since the sweep (one connection
+//     from each of many processes: all known tables are read), and (d) a new process's (tasks created since the
+//     sweep); the note says which stage answered how often
 //   snapshot hit, and memoryMap(pid) of a process with ~100 mappings (maple tree + paths)
 //   profile from guest memory alone (the running kernel's BTF + kallsyms found and read)
 // References measured in the same run: one 8-byte guest-virtual read through the address space, and the profile
@@ -90,6 +92,25 @@ try {
     attributed(`new connection of a running process, ${how === 'new' ? 'new descriptor' : 'descriptor number reopened'} → attributed`, running, wrong, since);
     await lab.kill(known.pid);
   }
+  // Each connection from another running process, none active since the sweep: every known table is read.
+  const idle = [];
+  for (let i = 0; i < CONNECTIONS; i++) idle.push(await lab.spawn(['netprog', 'tcp-more', lab.hostV4, '7000', 'new'], { as: `benchidle${i}` }));
+  intro.refresh();
+  {
+    const since = intro.lookupStats();
+    const samples = [];
+    let wrong = 0;
+    for (const p of idle) {
+      const out = await lab.run(
+        `kill -USR1 ${p.pid}; i=0; while [ $(grep -c ok ${p.outputPath}) -lt 2 ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; tail -n1 ${p.outputPath}`,
+      );
+      let owner;
+      samples.push(time(() => (owner = intro.lookupConnection(tuple(Number(/ok (\d+)/.exec(out)[1]))))));
+      if (owner?.pid !== p.pid) wrong++;
+    }
+    attributed('new connection of a running process not active since the sweep → attributed', samples, wrong, since);
+  }
+  for (const p of idle) await lab.kill(p.pid);
   intro.refresh();
   const since = intro.lookupStats();
   let wrong = 0;

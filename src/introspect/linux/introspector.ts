@@ -86,8 +86,9 @@ export class LinuxIntrospector implements GuestIntrospector {
   readonly #walker: NativeHandle;
   readonly #info: GuestInfo;
   readonly #ownMemory: boolean;
-  readonly #laddr = new Uint8Array(16);
-  readonly #raddr = new Uint8Array(16);
+  // Address text → its 16-byte form and canonical text: a guest's addresses and its peers' repeat, and parsing and
+  // formatting them anew cost more than the rest of a lookup's JS. Bounded: cleared when full.
+  readonly #canon = new Map<string, { text: string; bytes: Uint8Array }>();
   #snapshot: Snapshot | undefined;
   #closed = false;
   readonly #profile: Profile;
@@ -197,21 +198,15 @@ export class LinuxIntrospector implements GuestIntrospector {
     const la = indexForm(tuple.localAddress);
     const ra = indexForm(tuple.remoteAddress);
     let hit = this.#fromIndex(snap, tuple, la, ra);
-    if (!hit) {
-      parseAddress(tuple.localAddress, this.#laddr);
-      parseAddress(tuple.remoteAddress, this.#raddr);
-      const cla = formatAddress(this.#laddr, 0, 6);
-      const cra = formatAddress(this.#raddr, 0, 6);
-      // Already canonical (what the sensor hands over): the same keys would miss again.
-      if (cla !== la || cra !== ra) hit = this.#fromIndex(snap, tuple, cla, cra);
-    }
-    if (hit) {
-      this.#stats.snapshot++;
-      return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
-    }
+    if (hit) return this.#fromSnapshot(snap, hit);
+    const local = this.#canonical(tuple.localAddress);
+    const remote = this.#canonical(tuple.remoteAddress);
+    // Already canonical (what the sensor hands over): the same keys would miss again.
+    if (local.text !== la || remote.text !== ra) hit = this.#fromIndex(snap, tuple, local.text, remote.text);
+    if (hit) return this.#fromSnapshot(snap, hit);
     // One bounded walk: changed fd tables the last sweep knew (those that changed lately first), then tasks created
     // since, else a full sweep that becomes the snapshot.
-    const r = this.#native.linux_find(this.#walker, PROTO_NUMBER[tuple.proto], tuple.localPort, tuple.remotePort, this.#laddr, this.#raddr);
+    const r = this.#native.linux_find(this.#walker, PROTO_NUMBER[tuple.proto], tuple.localPort, tuple.remotePort, local.bytes, remote.bytes);
     let found: GuestConnection | GuestSocket | undefined;
     if (r.stage === 'hot-tables') this.#stats.hotTables++;
     else if (r.stage === 'known-tables') this.#stats.knownTables++;
@@ -361,6 +356,23 @@ export class LinuxIntrospector implements GuestIntrospector {
     this.#check();
     if (!this.#snapshot) this.refresh();
     return this.#snapshot!;
+  }
+
+  #fromSnapshot(snap: Snapshot, hit: GuestConnection | GuestSocket): ConnectionOwner {
+    this.#stats.snapshot++;
+    return { pid: hit.pid, process: snap.byPid.get(hit.pid), connection: hit, answeredFrom: 'snapshot' };
+  }
+
+  #canonical(address: string): { text: string; bytes: Uint8Array } {
+    let c = this.#canon.get(address);
+    if (!c) {
+      const bytes = new Uint8Array(16);
+      parseAddress(address, bytes);
+      c = { text: formatAddress(bytes, 0, 6), bytes };
+      if (this.#canon.size >= 4096) this.#canon.clear();
+      this.#canon.set(address, c);
+    }
+    return c;
   }
 
   #fromIndex(snap: Snapshot, t: GuestSocketTuple, la: string, ra: string): GuestConnection | GuestSocket | undefined {
