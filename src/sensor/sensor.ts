@@ -104,6 +104,13 @@ export class Sensor extends EventEmitter<SensorEventMap> {
   constructor(options: SensorOptions) {
     super();
     if (!options || !Array.isArray(options.vms) || options.vms.length === 0) throw badArgument('options.vms must list at least one VM');
+    // Everything that can be refused is checked before anything is started (threads, nftables, metrics).
+    const names = new Set<string>();
+    for (const vo of options.vms) {
+      if (names.has(vo.name)) throw badArgument(`two VMs are named ${JSON.stringify(vo.name)}`);
+      names.add(vo.name);
+      if (vo.memory !== undefined && vo.introspector !== undefined) throw badArgument(`VM ${JSON.stringify(vo.name)}: give memory or introspector, not both`);
+    }
     this.ownsStore = !(options.policy instanceof PolicyStore);
     this.policyStore = options.policy instanceof PolicyStore ? options.policy : new PolicyStore(options.policy);
     this.stream = new EventStream(options.maxQueuedEvents);
@@ -111,25 +118,33 @@ export class Sensor extends EventEmitter<SensorEventMap> {
     this.stream.on('event', (e) => this.emit('event', e));
     this.sharedRegistry = options.prometheus?.registry !== undefined;
     this.prom = new SensorPrometheus(() => this.metrics(), options.prometheus);
-    for (const vo of options.vms) {
-      if (this.vms.has(vo.name)) throw badArgument(`two VMs are named ${JSON.stringify(vo.name)}`);
-      let pipeline: VmPipeline | undefined;
-      const detector = new Detector({ vm: vo.name, emitAllowed: options.emitAllowed, rateWindowMs: options.rateWindowMs }, (e) => this.stream.publish(e), (k) => pipeline?.processes.byKey(k));
-      if (vo.memory !== undefined && vo.introspector !== undefined) throw badArgument(`VM ${JSON.stringify(vo.name)}: give memory or introspector, not both`);
-      const introspector =
-        vo.memory !== undefined
-          ? openMemoryIntrospector(vo.memory, vo.introspection)
-          : vo.introspector === undefined || isAsyncIntrospector(vo.introspector)
-            ? vo.introspector
-            : asyncIntrospector(vo.introspector);
-      const ownsIntrospector = vo.memory !== undefined || vo.closeIntrospector !== false;
-      pipeline = new VmPipeline({ ...vo, introspector }, this.policyStore, detector, this.enforcer, (r) => {
-        if (r.outcome !== 'pending') this.prom.observe(vo.name, r.outcome, r.attributionMs ?? 0);
-      });
-      this.vms.set(vo.name, { pipeline, introspector, ownsIntrospector, detector, options: vo, capture: undefined, captureStats: undefined });
-      pipeline.attributor.start((e) => {
-        if (this.listenerCount('error') > 0) this.emit('error', new ParasightError(`VM ${vo.name}: guest memory could not be opened: ${e.message}`, { code: (e as ParasightError).code ?? 'IO', cause: e }));
-      });
+    const started: AsyncGuestIntrospector[] = [];
+    try {
+      for (const vo of options.vms) {
+        let pipeline: VmPipeline | undefined;
+        const detector = new Detector({ vm: vo.name, emitAllowed: options.emitAllowed, rateWindowMs: options.rateWindowMs }, (e) => this.stream.publish(e), (k) => pipeline?.processes.byKey(k));
+        const introspector =
+          vo.memory !== undefined
+            ? openMemoryIntrospector(vo.memory, vo.introspection)
+            : vo.introspector === undefined || isAsyncIntrospector(vo.introspector)
+              ? vo.introspector
+              : asyncIntrospector(vo.introspector);
+        const ownsIntrospector = vo.memory !== undefined || vo.closeIntrospector !== false;
+        if (introspector && ownsIntrospector) started.push(introspector);
+        pipeline = new VmPipeline({ ...vo, introspector }, this.policyStore, detector, this.enforcer, (r) => {
+          if (r.outcome !== 'pending') this.prom.observe(vo.name, r.outcome, r.attributionMs ?? 0);
+        });
+        this.vms.set(vo.name, { pipeline, introspector, ownsIntrospector, detector, options: vo, capture: undefined, captureStats: undefined });
+        pipeline.attributor.start((e) => {
+          if (this.listenerCount('error') > 0) this.emit('error', new ParasightError(`VM ${vo.name}: guest memory could not be opened: ${e.message}`, { code: (e as ParasightError).code ?? 'IO', cause: e }));
+        });
+      }
+    } catch (e) {
+      // A VM that could not be set up: what the others started is released before the error goes up.
+      for (const intro of started) void intro.close().catch(() => {});
+      this.prom.close(this.sharedRegistry);
+      this.enforcer?.close();
+      throw e;
     }
     this.policyStore.on('reloaded', (_p, gen) => {
       for (const vm of this.vms.values()) vm.pipeline.reevaluate();

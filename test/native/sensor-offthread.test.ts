@@ -208,3 +208,25 @@ describe('guest introspection on a worker thread', () => {
     }
   });
 });
+
+describe('a Sensor that cannot be set up', () => {
+  it('refuses before starting any thread, and releases what it started when a later VM fails', async () => {
+    expect(() => createSensor({ policy: { version: 1 }, vms: [{ name: 'a', guest: { ips: [GUEST] }, memory: image }, { name: 'a', guest: { ips: [GUEST] } }] })).toThrow(/two VMs are named/);
+    const w = WorkerIntrospector.start(image);
+    // The second VM's introspector is not one: the pipeline refuses it after the first VM's worker started.
+    expect(() =>
+      createSensor({
+        policy: { version: 1 },
+        vms: [
+          { name: 'a', guest: { ips: [GUEST] }, introspector: w },
+          { name: 'b', guest: { ips: ['not an address'] } },
+        ],
+      }),
+    ).toThrow(/not an address/);
+    // The first VM's introspector was the sensor's to close: the close already began (close() returns it), the
+    // opening was answered with CLOSED, and the thread ends.
+    await expect(w.opened).rejects.toMatchObject({ code: 'CLOSED' });
+    await w.close();
+    expect(w.ended).toBe(true);
+  });
+});
