@@ -1,11 +1,13 @@
 // The Linux walker on a synthetic guest with real page tables (test/fixtures/introspect/linux-guest.ts): kernel
-// discovery at a KASLR slide, task list, fd tables → sockets, lookups, and hostile memory (cycles, no kernel),
+// discovery at a KASLR slide, task list, fd tables → sockets, lookups, executable paths, and hostile memory (cycles,
+// bad pointers, reused tasks, no kernel),
 // without crashing (this suite also runs under ASan/UBSan).
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMemory } from '../../src/memory/open.js';
+import type { GuestProcess } from '../../src/introspect/types.js';
 import { LinuxIntrospector, type LinuxLookupStats } from '../../src/introspect/linux/introspector.js';
 import { Profile } from '../../src/profiles/isf.js';
 import { ParasightError } from '../../src/errors.js';
@@ -84,6 +86,52 @@ describe('Linux introspection on a synthetic guest', () => {
       expect(intro.connections().items.length).toBe(2);
     } finally {
       intro.close();
+    }
+  });
+
+  it('reads executable paths only for the processes asked for; cycles, bad pointers and reused tasks are problems', () => {
+    const tasks: SyntheticTask[] = [
+      { pid: 100, comm: 'webclient', startNs: 5_000_000_000n, sockets: [], exe: { path: '/usr/bin/webclient' } },
+      { pid: 101, comm: 'resolver', startNs: 6_000_000_000n, sockets: [], exe: { path: '/usr/sbin/resolver', deleted: true } },
+      { pid: 102, comm: 'looper', startNs: 7_000_000_000n, sockets: [], exe: { path: '/usr/bin/looper', cycle: true } },
+      { pid: 103, comm: 'broken', startNs: 8_000_000_000n, sockets: [], exe: { path: '/x', badFile: true } },
+      { pid: 104, comm: 'kworker', startNs: 9_000_000_000n, sockets: [] },
+    ];
+    const path = join(dir, 'exe.raw');
+    const g = buildLinuxGuest(tasks);
+    writeFileSync(path, g.bytes);
+    const intro = LinuxIntrospector.open(openMemory({ kind: 'live-file', path }), { profile: new Profile('synthetic', g.profile), ownMemory: true });
+    const paths = (items: GuestProcess[]) => items.map((p) => [p.pid, p.path]);
+    try {
+      const one = intro.processes({ paths: [100] });
+      expect(one.problems).toEqual([]);
+      expect(paths(one.items)).toEqual([[100, '/usr/bin/webclient'], [101, undefined], [102, undefined], [103, undefined], [104, undefined]]);
+      const all = intro.processes({ paths: true });
+      expect(paths(all.items)).toEqual([[100, '/usr/bin/webclient'], [101, '/usr/sbin/resolver (deleted)'], [102, undefined], [103, undefined], [104, undefined]]);
+      expect(all.problems.filter((p) => p.walk === 'exe').map((p) => p.code).sort()).toEqual(['LIMIT', 'OUT_OF_RANGE']);
+      // A new walk: cached paths come back, unreadable ones are tried (and reported) again.
+      intro.refresh();
+      expect(intro.processes().items.every((p) => p.path === undefined)).toBe(true);
+      const again = intro.processes({ paths: true });
+      expect(paths(again.items).slice(0, 2)).toEqual([[100, '/usr/bin/webclient'], [101, '/usr/sbin/resolver (deleted)']]);
+      expect(again.problems.filter((p) => p.walk === 'exe').length).toBe(2);
+    } finally {
+      intro.close();
+    }
+    // After the walk, webclient's task_struct came to hold another process (same pid, later start): a path asked
+    // for then is not taken from it.
+    const fresh = LinuxIntrospector.open(openMemory({ kind: 'live-file', path }), { profile: new Profile('synthetic', g.profile), ownMemory: true });
+    try {
+      fresh.refresh();
+      const reused = buildLinuxGuest(tasks.map((t) => (t.pid === 100 ? { ...t, startNs: 9_500_000_000n, exe: { path: '/tmp/other' } } : t)));
+      const fd = openSync(path, 'r+');
+      writeSync(fd, reused.bytes, 0, reused.bytes.length, 0);
+      closeSync(fd);
+      const stale = fresh.processes({ paths: [100] });
+      expect(stale.items.find((p) => p.pid === 100)?.path).toBeUndefined();
+      expect(stale.problems.map((p) => p.code)).toEqual(['STALE']);
+    } finally {
+      fresh.close();
     }
   });
 
