@@ -7,6 +7,7 @@
 //     from each of many processes: all known tables are read), and (d) a new process's (tasks created since the
 //     sweep); the note says which stage answered how often
 //   snapshot hit, and memoryMap(pid) of a process with ~100 mappings (maple tree + paths)
+//   executable paths (mm->exe_file): one process's first read and cached, every task's, and a sensor walk's share
 //   profile from guest memory alone (the running kernel's BTF + kallsyms found and read)
 // References measured in the same run: one 8-byte guest-virtual read through the address space, and the profile
 // generated from the kernel image file (decompress + BTF + kallsyms).
@@ -26,6 +27,7 @@ const PROFILES = quick ? 2 : 5;
 const { labUnavailable, startLab } = await import(join(packageRoot, 'test', 'lab', 'lab.mjs'));
 const { prepareLab } = await import(join(packageRoot, 'test', 'lab', 'prepare.mjs'));
 const ps = await import(join(packageRoot, 'dist', 'index.js'));
+const { takeSnapshot } = await import(join(packageRoot, 'dist', 'introspect', 'async.js'));
 const { readFileSync } = await import('node:fs');
 
 const why = labUnavailable();
@@ -136,6 +138,42 @@ try {
   let vmas = 0;
   for (let i = 0; i < SWEEPS; i++) maps.push(time(() => (vmas = intro.memoryMap(mapper.pid).items.length)));
   addRow('memoryMap of one process', maps, { note: `${vmas} VMAs` });
+  // Executable paths (mm->exe_file, read on demand): the first read of one process, of every task at once, a cached
+  // one, and what a walk of the sensor adds (the paths of every socket owner, all cached after the first walk).
+  const pids = intro.processes().items.filter((p) => p.dtb !== undefined).map((p) => p.pid);
+  const one = [];
+  const cached = [];
+  let missing = 0;
+  const cold = ps.LinuxIntrospector.open(mem, { profile });
+  cold.refresh();
+  for (const pid of pids) {
+    let path;
+    one.push(time(() => (path = cold.processes({ paths: [pid] }).items.find((p) => p.pid === pid)?.path)));
+    if (path === undefined) missing++;
+    cached.push(time(() => cold.processes({ paths: [pid] })));
+  }
+  cold.close();
+  addRow('executable path of one process, first read', one, { note: `${pids.length} processes, ${missing} without a path` });
+  addRow('executable path of one process, cached', cached);
+  const all = [];
+  for (let i = 0; i < PROFILES; i++) {
+    const fresh = ps.LinuxIntrospector.open(mem, { profile });
+    fresh.refresh();
+    all.push(time(() => fresh.processes({ paths: true })));
+    fresh.close();
+  }
+  addRow('executable paths of every task, first read', all, { note: `${n} tasks` });
+  // What the sensor's walk (takeSnapshot) adds to refresh(): the owners' paths, from the cache after the first walk.
+  takeSnapshot(intro, false);
+  const walkAdds = [];
+  const walkRef = [];
+  for (let i = 0; i < SWEEPS; i++) {
+    intro.refresh();
+    walkAdds.push(time(() => takeSnapshot(intro, false)));
+    walkRef.push(time(() => ({ processes: intro.processes(), connections: intro.connections(), sockets: intro.sockets() })));
+  }
+  addRow('per walk: snapshot with every socket owner\'s path, cached', walkAdds, { note: `${c} sockets` });
+  addRow('reference: per walk: snapshot without paths', walkRef, { reference: true });
   const fromMemory = [];
   const fromImage = [];
   const image = readFileSync(inputs.vmlinuz);
