@@ -125,7 +125,7 @@ for (const { kernel, why } of labKernels()) {
       expect(kthreadd.problems).toEqual([]);
     });
 
-    it('baseline guest mode: a process started with an LD_PRELOADed library shows the extra library', async () => {
+    it('baseline guest mode: a process started with an LD_PRELOADed library, and a running one injected with ptrace, show the extra library', async () => {
       const clean = (await lab.spawn(['netprog', 'udp-bind', '6001', '4'], { as: 'bsvc' })).pid;
       const injected = (await lab.spawn(['env', 'LD_PRELOAD=/bin/beacon.so', '/tmp/bsvc', 'udp-bind', '6002', '4'])).pid;
       intro.refresh();
@@ -139,6 +139,14 @@ for (const { kernel, why } of labKernels()) {
         expect(again[0]!.comparison.findings).toEqual([]);
         const [r] = await d.check({ pid: injected });
         expect(r!.comparison.findings.map((f) => `${f.kind}:${f.path}`)).toEqual(['extra:/bin/beacon.so']);
+        // The recorded process itself, still running, gets a library injected with ptrace (from inside the guest).
+        expect(await lab.run(`/bin/injector ${clean} /bin/parasite.so`)).toMatch(/handle=0x[0-9a-f]+/);
+        expect(await lab.run(`grep -c /bin/parasite.so /proc/${clean}/maps`)).not.toMatch(/^0/);
+        intro.refresh();
+        const [late] = await d.check({ pid: clean });
+        // Both traces of the injection: the library, and the anonymous executable page the injector mapped for its
+        // trampoline.
+        expect(late!.comparison.findings.map((f) => `${f.kind}:${f.path ?? ''}`).sort()).toEqual(['anon-exec:', 'extra:/bin/parasite.so']);
       } finally {
         store.close();
         rmSync(dir, { recursive: true, force: true });
