@@ -48,6 +48,14 @@ class GatedIntrospector implements AsyncGuestIntrospector {
 
 const frame = (sport: number, dst: string, dport = 443): Uint8Array => buildFrame({ src: GUEST, dst, proto: 'tcp', sport, dport, flags: 'S' });
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waits until `cond` holds (a slow machine only makes it take longer). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await tick(2);
+  }
+}
 
 let sensor: Sensor | undefined;
 afterEach(async () => {
@@ -78,8 +86,7 @@ describe('attribution through an asynchronous introspector', () => {
     expect(intro.walks).toHaveLength(0);
 
     intro.openGate.resolve(await intro.info());
-    await tick();
-    expect(intro.walks).toHaveLength(1);
+    await until(() => intro.walks.length === 1, 'the first walk starts');
     // Packets keep flowing during the walk: a new flow waits, no second walk starts.
     intro.guest.pendingConnections.push(intro.guest.connection(100, 'tcp', GUEST, 40001, '192.0.2.2', 443));
     s.ingest(frame(40001, '192.0.2.2'), 2);
@@ -88,14 +95,13 @@ describe('attribution through an asynchronous introspector', () => {
     expect(s.metrics().vms[0]!.attribution).toMatchObject({ introspector: 'ready', pending: 2 });
 
     intro.walks[0]!.resolve();
-    await tick(30);
-    // The first walk (the snapshot the guest was opened with) answers the first flow; the second one, opened after
-    // it, needs the next walk (a refresh), which starts only now.
+    await until(() => intro.walks.length === 2, 'the next walk starts');
+    // The first walk (the snapshot the guest was opened with) answered the first flow; the second one, opened after
+    // it, needs the next walk (a refresh), which starts only once the first has answered.
     expect(events.map((e) => [e.flow?.lport, e.process?.pid, e.attribution.outcome])).toEqual([[40000, 100, 'attributed']]);
-    expect(intro.walks).toHaveLength(2);
     expect(s.metrics().vms[0]!.attribution.pending).toBe(1);
     intro.walks[1]!.resolve();
-    await tick(30);
+    await until(() => events.length === 2, 'the second flow is attributed');
     expect(events.map((e) => [e.flow?.lport, e.process?.pid, e.attribution.outcome])).toEqual([
       [40000, 100, 'attributed'],
       [40001, 100, 'attributed'],
@@ -107,12 +113,11 @@ describe('attribution through an asynchronous introspector', () => {
     const intro = new GatedIntrospector();
     const { events, s } = setup(intro);
     intro.openGate.resolve(await intro.info());
-    await tick();
+    await until(() => intro.walks.length === 1, 'the first walk starts');
     intro.walks[0]!.resolve();
-    await tick();
+    await tick(5);
     s.ingest(frame(40010, '198.51.100.1'), 1);
-    await tick(20);
-    expect(intro.walks).toHaveLength(2);
+    await until(() => intro.walks.length === 2, 'a walk for the new flow starts');
     const closed = s.close();
     expect(events.map((e) => e.attribution)).toEqual([expect.objectContaining({ outcome: 'unattributed', reason: 'sensor closed' })]);
     intro.walks[1]!.resolve();
@@ -127,15 +132,15 @@ describe('attribution through an asynchronous introspector', () => {
     const a = new GatedIntrospector();
     const first = setup(a);
     a.openGate.resolve(await a.info());
-    await tick();
+    await until(() => a.walks.length === 1, 'the first walk starts');
     a.walks[0]!.resolve();
-    await tick();
+    await tick(5);
     first.s.ingest(frame(40020, '198.51.100.2'), 1);
     for (let i = 1; i <= 2; i++) {
-      await tick(15);
+      await until(() => a.walks.length === i + 1, `walk ${i + 1} starts`);
       a.walks[i]!.reject(new Error('guest memory unreadable'));
     }
-    await tick(20);
+    await until(() => first.events.length === 1, 'the flow has its outcome');
     expect(first.events[0]!.attribution).toMatchObject({ outcome: 'unattributed', reason: 'introspector-error: guest memory unreadable' });
     expect(first.s.metrics().vms[0]!.attribution).toMatchObject({ refreshErrors: 2, pending: 0 });
     await first.s.close();
