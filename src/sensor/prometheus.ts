@@ -96,6 +96,13 @@ export class SensorPrometheus {
     });
     counter('guest_walks_total', 'Guest walks (introspector refreshes).', perVm((v) => v.attribution.refreshes));
     counter('guest_walk_errors_total', 'Guest walks that failed.', perVm((v) => v.attribution.refreshErrors));
+    gauge('guest_walk_last_seconds', 'Wall-clock time of the last guest walk, request to answer.', perVm((v) => v.attribution.lastWalkMs / 1000));
+    gauge(
+      'introspector_state',
+      'The guest introspector\'s state (1 for the current one): opening, ready, failed or none.',
+      (m) => m.vms.flatMap((v) => (['opening', 'ready', 'failed', 'none'] as const).map((state) => [{ vm: v.vm, state }, v.attribution.introspector === state ? 1 : 0] as const)),
+      ['vm', 'state'],
+    );
     gauge('processes', 'Guest processes known.', perVm((v) => v.processes));
     counter('events_total', 'Events published.', (m) => [[{}, m.events.emitted]], []);
     counter('events_dropped_total', 'Events dropped for slow consumers.', (m) => [[{}, m.events.dropped]], []);

@@ -244,6 +244,9 @@ describe('metrics', () => {
     expect(v.get('parasight_attribution_latency_seconds_bucket{le="+Inf",vm="vm1",outcome="unattributed"}')).toBe(1);
     expect(v.get('parasight_events_total')).toBe(m.events.emitted);
     expect(v.has('parasight_event_loop_lag_seconds{quantile="0.99"}')).toBe(true);
+    expect(v.get('parasight_introspector_state{vm="vm1",state="ready"}')).toBe(1);
+    expect(v.get('parasight_introspector_state{vm="vm1",state="opening"}')).toBe(0);
+    expect(v.get('parasight_guest_walk_last_seconds{vm="vm1"}')).toBeGreaterThanOrEqual(0);
     // Every sample line is `name{labels} value` or `name value`.
     for (const line of text.trim().split('\n')) if (line) expect(line).toMatch(/^(# (HELP|TYPE) .+|[a-z_][a-z0-9_]*(\{[^}]*\})? [-+\w.]+)$/);
     // The embedder's global registry is left alone.
