@@ -2,7 +2,7 @@
 // shared RAM file and through the QEMU process (process_vm_readv):
 //   new connection → attributed: the first lookupConnection of a connection opened after the snapshot (a miss,
 //     then one bounded walk), one connection at a time: (a) a known, running process opens it (the walk looks at
-//     new descriptors of known fd tables), (b) a new process opens it (the walk is a full sweep), p50/p99
+//     changed fd tables it knew), (b) a new process opens it (tasks created since the sweep), p50/p99
 //   snapshot hit: lookupConnection of a connection already in the snapshot
 //   full sweep: refresh() = task list + every fd table + every TCP/UDP socket, decoded into JS objects
 // References measured in the same run: one 8-byte guest-virtual read through the address space (the smallest
@@ -100,7 +100,7 @@ try {
   for (const [label, mem, intro] of intros) {
     const k = intros.findIndex((x) => x[2] === intro);
     addRow(`${label}: new connection of a running process → attributed`, miss.known[k], { note: `${wrong[k]} wrong of ${2 * CONNECTIONS}` });
-    addRow(`${label}: new connection of a new process → attributed (full sweep)`, miss.fresh[k]);
+    addRow(`${label}: new connection of a new process → attributed`, miss.fresh[k]);
     const hit = [];
     for (let i = 0; i < HITS; i++) {
       const t = tuples[i % tuples.length];

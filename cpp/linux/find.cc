@@ -199,6 +199,14 @@ void Walker::diffTables(const std::vector<uint32_t>* subset, bool all, std::vect
   }
 }
 
+void Walker::heat(uint32_t table) {
+  std::vector<uint32_t>& hot = baseline_.hot;
+  auto at = std::find(hot.begin(), hot.end(), table);
+  if (at != hot.end()) hot.erase(at);
+  hot.insert(hot.begin(), table);
+  if (hot.size() > kHotTables) hot.pop_back();
+}
+
 bool Walker::findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, bool* hot) {
   Baseline& b = baseline_;
   if (b.tables.empty()) return false;
@@ -208,21 +216,15 @@ bool Walker::findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* soc
   Slot found{};
   bool ok = false;
   if (!b.hot.empty()) {
-    // Every descriptor of these few tables, changed or not: a descriptor closed and reopened often gets the
-    // struct file just freed (slab freelists are LIFO), and then only the socket behind it tells.
-    diffTables(&b.hot, true, &fresh);
-    if (fresh.size() > kMaxHotSlots) {
-      fresh.clear();
-      diffTables(&b.hot, false, &fresh);
-    }
+    diffTables(&b.hot, false, &fresh);
     ok = !fresh.empty() && fresh.size() <= kMaxCandidates && exactMatch(q, fresh, b.tasks, task, sock, &found);
     *hot = ok;
   }
   if (!ok) {
     fresh.clear();
     diffTables(nullptr, false, &fresh);
-    if (fresh.empty() || fresh.size() > kMaxCandidates) return false;
-    ok = exactMatch(q, fresh, b.tasks, task, sock, &found);
+    if (fresh.size() > kMaxCandidates) return false;
+    ok = !fresh.empty() && exactMatch(q, fresh, b.tasks, task, sock, &found);
     // Tables with changes the match did not explain are likely to change again.
     for (const Slot& s : fresh) {
       if (b.hot.size() >= kHotTables) break;
@@ -230,12 +232,17 @@ bool Walker::findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* soc
       if (std::find(b.hot.begin(), b.hot.end(), j) == b.hot.end()) b.hot.push_back(j);
     }
   }
+  if (!ok && !b.hot.empty()) {
+    // Every descriptor of the hot tables, changed or not: a descriptor closed and reopened often gets the struct
+    // file just freed (slab freelists are LIFO), and then only the socket behind it tells.
+    fresh.clear();
+    diffTables(&b.hot, true, &fresh);
+    ok = !fresh.empty() && fresh.size() <= kMaxHotSlots && exactMatch(q, fresh, b.tasks, task, sock, &found);
+    *hot = ok;
+  }
   if (!ok) return false;
   const uint32_t j = static_cast<uint32_t>(b.tableOfTask[found.task]);
-  auto at = std::find(b.hot.begin(), b.hot.end(), j);
-  if (at != b.hot.end()) b.hot.erase(at);
-  b.hot.insert(b.hot.begin(), j);
-  if (b.hot.size() > kHotTables) b.hot.pop_back();
+  heat(j);
   // Its tuple is now the caller's to remember: later lookups need not classify it again (should the tuple change,
   // the sweep finds it).
   const KnownTable& k = b.tables[j];
@@ -351,6 +358,10 @@ Walker::FindResult Walker::find(const SocketQuery& q, Problems& problems) {
     if (!(s.laddr == q.laddr || unspecified(s.laddr))) continue;
     if (s.rport == q.rport && s.raddr == q.raddr) {
       r.match = static_cast<long>(i);
+      // Its process is likely to open the next connection too.
+      if (s.task < baseline_.tableOfTask.size() && baseline_.tableOfTask[s.task] >= 0) {
+        heat(static_cast<uint32_t>(baseline_.tableOfTask[s.task]));
+      }
       return r;
     }
     if (wildcard < 0 && s.rport == 0 && unspecified(s.raddr)) wildcard = static_cast<long>(i);

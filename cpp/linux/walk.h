@@ -60,8 +60,8 @@ class Walker {
   // taking only an exact match and each compared with what the last sweep saw (its baseline):
   //   1 kHotTables / kKnownTables: fd tables the sweep knew, read as one small signal each (the embedded open-fd
   //     bitmap and the slots up to just past the highest descriptor then open); descriptors that differ are
-  //     classified. The tables that changed lately first (≤ 16; all their descriptors, changed or not, as a
-  //     descriptor reopened on the struct file just freed looks unchanged), then all of them;
+  //     classified. The tables that changed lately first (≤ 16), then all of them; then every descriptor of those
+  //     that changed lately, changed or not (a descriptor reopened on the struct file just freed looks unchanged);
   //     Kernels whose struct file is SLAB_TYPESAFE_BY_RCU (6.7+, e.g. Debian 6.12) may hand a closed descriptor's
   //     struct file straight to the next open, so a descriptor closed and reopened can leave its table unchanged:
   //     after stage 2, the sockets the sweep saw are checked for a changed file->private_data (also kKnownTables);
@@ -145,6 +145,8 @@ class Walker {
                 const std::vector<SocketRecord>& sockets);
   // Sockets of the baseline whose struct file now holds another socket (closed and reopened on a recycled file).
   bool findRecycled(const SocketQuery& q, TaskRecord* task, SocketRecord* sock);
+  // Puts a table first among those that changed lately (a process that opened one connection likely opens more).
+  void heat(uint32_t table);
   // *hot: answered from the tables that changed lately.
   bool findKnown(const SocketQuery& q, TaskRecord* task, SocketRecord* sock, bool* hot);
   // Descriptors of known tables (all tables, or a subset) that differ from the baseline (`all`: every descriptor

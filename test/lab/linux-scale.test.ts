@@ -71,7 +71,13 @@ describe.skipIf(why !== undefined)(`Linux guest with ${SLEEPERS} processes holdi
     for (let i = 2; i <= 3; i++) {
       const c = await more(p, i);
       expect(c.fd).toBe(first);
-      expect(attribute(c.port)).toEqual({ pid: p.pid, name: 'morereuse', stage: i === 2 ? 'knownTables' : 'hotTables' });
+      const { stage, ...owner } = attribute(c.port);
+      expect(owner).toEqual({ pid: p.pid, name: 'morereuse' });
+      // The first: from all known tables, unless the kernel handed the reopen the struct file just freed (nothing in
+      // any table changed): then the sweep. Either way the table is then one that changed lately, whose every
+      // descriptor is looked at.
+      if (i === 2) expect(['knownTables', 'sweeps']).toContain(stage);
+      else expect(stage).toBe('hotTables');
     }
   });
 
