@@ -11,6 +11,7 @@ import { UsageError } from '../../../src/cli/command.js';
 import { buildFrame } from '../../fixtures/packets/frames.js';
 import { writePcap, type TimedFrame } from '../../fixtures/packets/pcap-writer.js';
 import { MemoryIntrospector } from '../../fixtures/introspect/memory-introspector.js';
+import { ensureBuilt } from '../../lab/sensor-helpers.js';
 
 const GUEST_MAC = '52:54:00:00:00:10';
 let dir: string;
@@ -23,6 +24,8 @@ function tcp(sport: number, dst: string, dport: number, flags: string, outbound 
 }
 
 beforeAll(() => {
+  // `--memory` images are opened on the sensor's worker thread, which runs the built package.
+  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'parasight-cli-'));
   pcap = join(dir, 'traffic.pcap');
   const frames: TimedFrame[] = [];
