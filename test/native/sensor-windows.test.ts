@@ -13,6 +13,7 @@ import { cridex } from '../fixtures/windows/scenarios.js';
 import type { ImageTruth } from '../fixtures/windows/scenario.js';
 import { buildFrame } from '../fixtures/packets/frames.js';
 import { writePcap, type TimedFrame } from '../fixtures/packets/pcap-writer.js';
+import { ensureBuilt } from '../lab/sensor-helpers.js';
 
 const GUEST = '172.16.112.128';
 let dir: string;
@@ -21,6 +22,7 @@ let pcap: string;
 let rules: string;
 
 beforeAll(() => {
+  ensureBuilt(); // watch --memory opens the image on the sensor's worker thread, which runs the built package
   dir = mkdtempSync(join(tmpdir(), 'parasight-sensor-win-'));
   truth = buildImage(cridex({ memoryMiB: 32 }), join(dir, 'cridex.raw'));
   const frames: TimedFrame[] = [];
