@@ -5,6 +5,9 @@
 //     changed fd tables it knew), (b) a new process opens it (tasks created since the sweep), p50/p99
 //   snapshot hit: lookupConnection of a connection already in the snapshot
 //   full sweep: refresh() = task list + every fd table + every TCP/UDP socket, decoded into JS objects
+//   the same new-connection lookups through a worker thread (openIntrospectorInWorker on the live RAM file): the
+//     answer's latency, and the event loop's longest stall while the guest is opened without a profile (BTF and
+//     kallsyms found in guest memory) on the main thread vs on a worker
 // References measured in the same run: one 8-byte guest-virtual read through the address space (the smallest
 // introspection step), and one 4 KiB guest-physical read.
 // Needs root, QEMU and the prepared lab (`node test/lab/prepare.mjs`), and `npm run build`.
@@ -67,32 +70,72 @@ try {
   sources.splice(1, 0, ['live RAM file, warm', ps.openMemory({ kind: 'live-file', path: lab.ramPath })]);
   sources[0][0] = 'live RAM file, cold';
   const intros = sources.map(([label, mem]) => [label, mem, ps.LinuxIntrospector.open(mem, { profile })]);
+  // Opening without a profile scans guest memory for the kernel's BTF and kallsyms: the longest discovery there is.
+  // Longest gap between ticks of a 1 ms timer while it runs, on this thread vs on a worker.
+  const stall = async (work) => {
+    let last = performance.now();
+    let max = 0;
+    const t = setInterval(() => {
+      const now = performance.now();
+      max = Math.max(max, now - last);
+      last = now;
+    }, 1);
+    await new Promise((r) => setTimeout(r, 20));
+    max = 0;
+    last = performance.now();
+    await new Promise((resolve, reject) => setTimeout(() => Promise.resolve().then(work).then(resolve, reject), 0));
+    await new Promise((r) => setTimeout(r, 10));
+    clearInterval(t);
+    return max * 1e6;
+  };
+  const openStall = { main: [], worker: [] };
+  for (let r = 0; r < (quick ? 2 : 3); r++) {
+    openStall.main.push(
+      await stall(() => {
+        const m = ps.openMemory({ kind: 'live-file', path: lab.ramPath });
+        ps.openIntrospector(m).close();
+        m.close();
+      }),
+    );
+    openStall.worker.push(await stall(async () => (await ps.openIntrospectorInWorker(`live:${lab.ramPath}`)).close()));
+  }
+  const worker = await ps.openIntrospectorInWorker(`live:${lab.ramPath}`, { profile: profilePath });
+  const viaWorker = { known: [], fresh: [] };
+  let wrongWorker = 0;
   const tuple = (port) => ({ proto: 'tcp', family: 4, localAddress: lab.guestV4, localPort: port, remoteAddress: lab.hostV4, remotePort: 7000 });
   const miss = { known: intros.map(() => []), fresh: intros.map(() => []) };
   const wrong = intros.map(() => 0);
-  const attribute = (kind, port, pid) => {
+  const attribute = async (kind, port, pid) => {
     intros.forEach(([, , intro], k) => {
       let owner;
       miss[kind][k].push(time(() => (owner = intro.lookupConnection(tuple(port)))));
       if (owner?.answeredFrom !== 'refresh' || owner.pid !== pid) wrong[k]++;
     });
+    // The worker's introspector has not seen this connection either: its own miss and bounded walk, plus the trip.
+    const t = process.hrtime.bigint();
+    const owner = await worker.lookupConnection(tuple(port));
+    viaWorker[kind].push(Number(process.hrtime.bigint() - t));
+    if (owner?.pid !== pid) wrongWorker++;
   };
   for (const [, , intro] of intros) intro.refresh();
+  await worker.snapshot(true);
+  await worker.lookupConnection(tuple(1));
   // Warm the native paths once (first N-API calls, page-table walks) on a lookup that is not measured.
   for (const [, , intro] of intros) intro.lookupConnection(tuple(1));
   // (a) A running process opens one more connection per SIGUSR1.
   const known = await lab.spawn(['netprog', 'tcp-more', lab.hostV4, '7000'], { as: 'benchmore' });
   for (const [, , intro] of intros) intro.refresh();
+  await worker.snapshot(true);
   for (let i = 1; i <= CONNECTIONS; i++) {
     const out = await lab.run(
       `kill -USR1 ${known.pid}; i=0; while [ $(grep -c ok ${known.outputPath}) -le ${i} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; tail -n1 ${known.outputPath}`,
     );
-    attribute('known', Number(/ok (\d+)/.exec(out)[1]), known.pid);
+    await attribute('known', Number(/ok (\d+)/.exec(out)[1]), known.pid);
   }
   // (b) A new process per connection.
   for (let i = 0; i < CONNECTIONS; i++) {
     const p = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, '7000'], { as: `benchnew${i}` });
-    attribute('fresh', p.localPort, p.pid);
+    await attribute('fresh', p.localPort, p.pid);
   }
   const tuples = [];
   for (const [, , intro] of intros) intro.refresh();
@@ -125,6 +168,11 @@ try {
     addRow(`${label}: reference: one 4 KiB physical read`, pg, { reference: true });
     space.close();
   }
+  addRow('worker thread (live RAM file): new connection of a running process → attributed', viaWorker.known, { note: `${wrongWorker} wrong of ${2 * CONNECTIONS}` });
+  addRow('worker thread (live RAM file): new connection of a new process → attributed', viaWorker.fresh);
+  addRow('opening without a profile (BTF + kallsyms from guest memory): longest event-loop stall, main thread', openStall.main, { reference: true });
+  addRow('opening without a profile: longest event-loop stall, worker thread', openStall.worker);
+  await worker.close();
   for (const [, mem, intro] of intros) {
     intro.close();
     mem.close();
