@@ -67,14 +67,17 @@ export class WorkerIntrospector implements AsyncGuestIntrospector {
     this.worker = new Worker(workerScript(), { workerData: init, name: `parasight guest ${origin}` });
     this.exit = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (m: WorkerReply) => this.answer(m));
-    // Opening is a request in flight: the thread holds the process until it is answered.
-    this.worker.on('error', (e) => this.failAll(new ParasightError(`introspection worker failed: ${e.message}`, { code: 'IO', source: origin, cause: e })));
+    // Ended without close() (an uncaught error, an exit): later requests fail with this reason, not a bare "closed".
+    this.worker.on('error', (e) => {
+      this.death ??= new ParasightError(`introspection worker failed: ${e.message}`, { code: 'IO', source: origin, cause: e });
+      this.failAll(this.death);
+    });
     this.worker.once('exit', (code) => {
       this.exited = true;
-      // Ended without close(): later requests fail with this reason, not a bare "closed".
-      if (!this.closing) this.death = new ParasightError(`introspection worker ended (exit code ${code})`, { code: 'CLOSED', source: origin });
+      if (!this.closing) this.death ??= new ParasightError(`introspection worker ended (exit code ${code})`, { code: 'CLOSED', source: origin });
       this.failAll(this.death ?? new ParasightError('the introspector was closed before answering', { code: 'CLOSED', source: origin }));
     });
+    // Opening is a request in flight: the thread holds the process until it is answered.
     this.opened = new Promise((resolve, reject) => this.waiters.set(OPEN_ID, { resolve: resolve as (v: unknown) => void, reject }));
     this.opened.catch(() => {}); // seen by whoever awaits `opened` or makes a request
   }
