@@ -92,9 +92,14 @@ export class KernelReader {
   }
 }
 
-/** d_path from outside: the path of (vfsmount, dentry), memoised per pair for the builder's lifetime. */
+/**
+ * d_path from outside: the path of (vfsmount, dentry), memoised per pair for the builder's lifetime, and so is each
+ * directory passed on the way up (files of one directory then cost their own dentry only).
+ */
 export class PathBuilder {
   readonly #cache = new Map<string, string | undefined>();
+  /** (struct mount, directory dentry) → its path. */
+  readonly #dirs = new Map<string, string>();
   constructor(private readonly r: KernelReader, private readonly l: PathLayout, private readonly maxDepth: number) {}
 
   /** The path d_path prints for (vfsmount, dentry), " (deleted)" included; undefined when unreadable. */
@@ -136,6 +141,9 @@ export class PathBuilder {
     // kernel names them "/NAME (deleted)" (simple_dname).
     if (first.parent === dentry && dentry !== root) return `/${first.name} (deleted)`;
     const parts: string[] = [];
+    // Directories passed, with how many names lie below each: their paths once the whole path is known.
+    const passed: Array<{ key: string; below: number }> = [];
+    let above = '';
     let d = dentry;
     let cur = first;
     for (let depth = 0; ; depth++) {
@@ -161,11 +169,20 @@ export class PathBuilder {
       if (cur.parent === d) break;  // escaped its mount: print what was gathered
       parts.push(cur.name);
       d = cur.parent;
+      const key = `${mount}:${d}`;
+      const known = this.#dirs.get(key);
+      if (known !== undefined) {
+        above = known === '/' ? '' : known;
+        break;
+      }
+      passed.push({ key, below: parts.length });
       const next = this.#dentry(d);
       if (!next) return undefined;
       cur = next;
     }
-    const path = `/${parts.reverse().join('/')}`;
+    const names = parts.reverse();
+    const path = `${above}/${names.join('/')}`;
+    for (const { key, below } of passed) this.#dirs.set(key, `${above}/${names.slice(0, names.length - below).join('/')}`);
     // d_unlinked: unhashed and not a root.
     return !first.hashed && first.parent !== dentry ? `${path} (deleted)` : path;
   }
