@@ -57,7 +57,12 @@ if (port) {
     } catch (e) {
       msg = { id, ok: false, error: serialize(e), ms: performance.now() - started };
     }
-    port.postMessage(msg);
+    try {
+      port.postMessage(msg);
+    } catch (e) {
+      // An answer that cannot cross threads (e.g. a custom introspector returning functions) is a failed request.
+      port.postMessage({ id, ok: false, error: { message: `the answer cannot be sent between threads: ${(e as Error).message}`, code: 'UNSUPPORTED' }, ms: msg.ms } satisfies WorkerReply);
+    }
   };
   const opened = (async () => {
     const started = performance.now();
