@@ -44,6 +44,8 @@ void Walker::remember(const std::vector<TaskRecord>& tasks, const std::vector<Fd
     b.tables.push_back({t.task, t.count, t.files, t.fdt, b.slots.size(), -1, 0});
     b.slots.resize(b.slots.size() + t.count, 0);
   }
+  for (const KnownTable& k : b.tables) b.filesSorted.push_back(k.files);
+  std::sort(b.filesSorted.begin(), b.filesSorted.end());
   for (const Slot& s : files) {
     const int32_t j = tableOf[s.task];
     if (j >= 0 && s.fd < b.tables[j].count) b.slots[b.tables[j].slots + s.fd] = s.file;
@@ -274,12 +276,13 @@ bool Walker::findNewTasks(const SocketQuery& q, TaskRecord* task, SocketRecord* 
     fresh.push_back(t);
     link = le64(span_.data() + (L.tasks + 8 - taskSpanStart_));
   }
-  std::unordered_set<uint64_t> known;
-  for (const KnownTable& k : b.tables) known.insert(k.files);
+  // Tables the sweep knew are stage 1's; a table shared by several new tasks is read once.
+  std::unordered_set<uint64_t> taken;
   std::vector<uint32_t> owner;
   for (uint32_t i = 0; i < fresh.size(); i++) {
     const uint64_t f = fresh[i].files;
-    if (f && kernelPointer(f) && known.insert(f).second) owner.push_back(i);
+    if (!f || !kernelPointer(f) || std::binary_search(b.filesSorted.begin(), b.filesSorted.end(), f)) continue;
+    if (taken.insert(f).second) owner.push_back(i);
   }
   if (owner.empty()) return false;
   std::vector<FdTable> tables;

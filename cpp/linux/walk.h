@@ -135,6 +135,7 @@ class Walker {
     std::vector<uint32_t> throughFdt;      // tables not embedded (grown, or no embedded layout): read in full
     std::vector<int32_t> tableOfTask;      // task index → its table (-1: shares another's or has none)
     std::vector<uint32_t> hot;             // tables that changed lately, most recent first
+    std::vector<uint64_t> filesSorted;     // every table's files_struct, sorted (is a new task's table known?)
     std::unordered_map<uint64_t, std::pair<int32_t, uint64_t>> taskIds;  // task address → pid, start time
     std::vector<Slot> socketFiles;         // the sweep's socket descriptors (a recycled struct file keeps its address)
     std::vector<uint64_t> privatePa;       // physical address of each one's file->private_data
