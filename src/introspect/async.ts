@@ -33,6 +33,11 @@ export interface AsyncGuestIntrospector {
   /** The current snapshot; with `refresh`, after one re-walk of the guest. */
   snapshot(refresh: boolean): Promise<GuestSnapshot>;
   lookupConnection(tuple: GuestSocketTuple): Promise<ConnectionOwner | undefined>;
+  /**
+   * Owners of several new flows, each looked up with the introspector's own bounded search (see lookupMany()):
+   * `owners[i]` answers `tuples[i]`, null when not found; tuples past the end of the answer were not tried.
+   */
+  lookupMany(tuples: GuestSocketTuple[]): Promise<Array<ConnectionOwner | null>>;
   memoryMap(pid: number): Promise<WithProblems<MemoryMapEntry>>;
   /**
    * Releases the guest (memory source, walker caches, the thread). Requests still unanswered reject with CLOSED.
@@ -68,6 +73,26 @@ export function takeSnapshot(intro: GuestIntrospector, refresh: boolean): GuestS
   return { processes: intro.processes({ paths: owners }), connections, sockets };
 }
 
+/**
+ * Looks flows up one by one with the introspector's own search (Linux: fd tables that changed since the last sweep,
+ * then tasks created since; Windows: the tables). A miss has just walked the guest, so the lookup stops there: the
+ * remaining flows wait for the next (rate-limited) snapshot instead of each paying a walk of their own. Found
+ * owners' processes carry their executable paths. Shared by the worker and the calling-thread adapter.
+ */
+export function lookupMany(intro: GuestIntrospector, tuples: GuestSocketTuple[]): Array<ConnectionOwner | null> {
+  const owners: Array<ConnectionOwner | null> = [];
+  for (const t of tuples) {
+    const o = intro.lookupConnection(t);
+    owners.push(o ?? null);
+    if (!o) break;
+  }
+  const pids: number[] = [];
+  for (const o of owners) if (o?.process && o.process.path === undefined) pids.push(o.pid);
+  // Fills the paths into the snapshot's process objects, which the owners hold.
+  if (pids.length > 0) intro.processes({ paths: pids });
+  return owners;
+}
+
 /** Adapts a synchronous introspector: each request runs on the calling thread when it is made. */
 export function asyncIntrospector(intro: GuestIntrospector): AsyncGuestIntrospector {
   const run = <T>(f: () => T): Promise<T> => {
@@ -86,6 +111,7 @@ export function asyncIntrospector(intro: GuestIntrospector): AsyncGuestIntrospec
     info: () => run(() => intro.info()),
     snapshot: (refresh) => run(() => takeSnapshot(intro, refresh)),
     lookupConnection: (tuple) => run(() => intro.lookupConnection(tuple)),
+    lookupMany: (tuples) => run(() => lookupMany(intro, tuples)),
     memoryMap: (pid) => run(() => intro.memoryMap(pid)),
     close: () =>
       run(() => {

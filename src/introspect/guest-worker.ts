@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ParasightError } from '../errors.js';
 import { openGuest, type IntrospectorOptions } from './open.js';
-import { takeSnapshot } from './async.js';
+import { lookupMany, takeSnapshot } from './async.js';
 import { SnapshotEncoder } from './snapshot-delta.js';
 import type { GuestIntrospector } from './types.js';
 import type { MemorySourceSpec } from '../memory/open.js';
@@ -22,6 +22,7 @@ export type WorkerRequest =
   | { id: number; op: 'info' }
   | { id: number; op: 'snapshot'; refresh: boolean }
   | { id: number; op: 'lookup'; tuple: Parameters<GuestIntrospector['lookupConnection']>[0] }
+  | { id: number; op: 'lookupMany'; tuples: Array<Parameters<GuestIntrospector['lookupConnection']>[0]> }
   | { id: number; op: 'memoryMap'; pid: number }
   | { id: number; op: 'close' };
 
@@ -93,6 +94,8 @@ if (port) {
             return encoder.changes(takeSnapshot(intro, req.refresh));
           case 'lookup':
             return intro.lookupConnection(req.tuple);
+          case 'lookupMany':
+            return lookupMany(intro, req.tuples);
           case 'memoryMap':
             return intro.memoryMap(req.pid);
         }

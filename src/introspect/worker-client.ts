@@ -154,6 +154,10 @@ export class WorkerIntrospector implements AsyncGuestIntrospector {
     return this.request({ op: 'lookup', tuple });
   }
 
+  lookupMany(tuples: GuestSocketTuple[]): Promise<Array<ConnectionOwner | null>> {
+    return this.request({ op: 'lookupMany', tuples });
+  }
+
   memoryMap(pid: number): Promise<WithProblems<MemoryMapEntry>> {
     return this.request({ op: 'memoryMap', pid });
   }

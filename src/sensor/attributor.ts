@@ -1,7 +1,10 @@
 /**
  * Attribution: which guest process owns a new flow. The first try is a lookup in the index built from the last
- * introspector walk (a Map hit, no guest access). Misses wait in a bounded pending list; one rate-limited refresh
- * (a single bounded walk of the guest) serves all of them, so a flood of new flows costs at most one walk per
+ * introspector walk (a Map hit, no guest access). Misses wait in a bounded pending list. Each missed flow is then
+ * looked up once with the introspector's own search (batched: Linux reads only the fd tables that changed since
+ * the last sweep, so a new connection of a running process costs no sweep); what that does not find waits for one
+ * rate-limited refresh (a single bounded walk of the guest) that serves all of them. A lookup batch that misses has
+ * walked the guest and counts as a walk, so a flood of new flows costs at most one walk per
  * `minRefreshIntervalMs` — it cannot pin a core. Walks are requests to an AsyncGuestIntrospector: with one on a
  * worker thread the packet path keeps running while the guest is opened and walked, and a flow stays pending
  * until the answer arrives (at most one walk is in flight). Every flow ends with an explicit outcome:
@@ -9,6 +12,7 @@
  */
 import { tryParseAddress, formatAddress } from '../decode/address.js';
 import type { AsyncGuestIntrospector, GuestSnapshot } from '../introspect/async.js';
+import type { ConnectionOwner, GuestSocketTuple } from '../introspect/types.js';
 import type { ProcessQueue } from '../queues/process-queue.js';
 import type { AttributionOutcome, ConnectionRecord } from '../queues/record-queue.js';
 
@@ -48,12 +52,23 @@ interface Pending {
   since: number;
   attempts: number;
   closed: boolean;
+  /** Looked up on its own already (each flow is, once). */
+  looked: boolean;
+}
+
+/** Flows per lookup batch: one request; a batch stops at its first miss anyway. */
+const LOOKUP_BATCH = 64;
+
+function tupleOf(r: ConnectionRecord): GuestSocketTuple {
+  return { proto: r.proto === 6 ? 'tcp' : 'udp', family: r.family === 6 ? 6 : 4, localAddress: r.local, localPort: r.lport, remoteAddress: r.remote, remotePort: r.rport };
 }
 
 export interface AttributionStats {
   /** The guest introspector: none, still opening (discovery), ready, or failed to open. */
   introspector: 'none' | 'opening' | 'ready' | 'failed';
   refreshes: number;
+  /** Batches of per-flow lookups (see lookupMany). */
+  lookups: number;
   refreshErrors: number;
   /** Wall-clock ms of the last walk, from request to answer. */
   lastWalkMs: number;
@@ -110,7 +125,9 @@ export class Attributor {
   private readyAt = 0;
   private inFlight: Promise<void> | undefined;
   private indexedFrom: [readonly unknown[] | undefined, readonly unknown[] | undefined] = [undefined, undefined];
-  readonly stats_ = { refreshes: 0, refreshErrors: 0, lastWalkMs: 0 };
+  readonly stats_ = { refreshes: 0, lookups: 0, refreshErrors: 0, lastWalkMs: 0 };
+  /** Pending flows not looked up on their own yet. */
+  private unlooked = 0;
   readonly outcomes = { attributed: 0, 'inbound-to-listener': 0, 'closed-before-attribution': 0, unattributed: 0 };
 
   constructor(
@@ -151,6 +168,7 @@ export class Attributor {
         const now = Date.now();
         for (const p of this.pending.values()) this.finish(p.record, p.since, now, 'unattributed', this.openFailure());
         this.pending.clear();
+        this.unlooked = 0;
         onOpenError?.(e);
       },
     );
@@ -167,7 +185,8 @@ export class Attributor {
     if (this.state === 'failed') return this.finish(record, now, now, 'unattributed', this.openFailure());
     if (this.indexed && this.tryResolve(record, now, now)) return;
     if (this.pending.size >= this.opts.maxPending) return this.finish(record, now, now, 'unattributed', 'attribution-backlog');
-    this.pending.set(record.flowId, { record, since: now, attempts: 0, closed: false });
+    this.pending.set(record.flowId, { record, since: now, attempts: 0, closed: false, looked: false });
+    this.unlooked++;
     // While the guest opens, flows wait: its first walk serves them all.
     if (this.state === 'ready') this.schedule(now);
   }
@@ -180,17 +199,82 @@ export class Attributor {
 
   private schedule(now: number): void {
     if (this.timer || this.closed) return;
-    const wait = Math.max(this.opts.batchDelayMs, this.lastRefresh + this.opts.minRefreshIntervalMs - now);
+    // Flows not looked up yet go after one batching delay; the rest wait for the walk rate.
+    const wait = this.indexed && this.unlooked > 0 ? this.opts.batchDelayMs : Math.max(this.opts.batchDelayMs, this.lastRefresh + this.opts.minRefreshIntervalMs - now);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.run();
     }, wait);
   }
 
-  /** One walk for every pending flow. */
+  /** The next round: lookups of the flows not looked up yet, else one walk for every pending flow. */
   private run(): void {
     if (this.closed || this.pending.size === 0 || this.inFlight) return;
+    if (this.indexed && this.unlooked > 0) {
+      const batch: Pending[] = [];
+      for (const p of this.pending.values()) {
+        if (p.looked) continue;
+        batch.push(p);
+        if (batch.length >= LOOKUP_BATCH) break;
+      }
+      void this.lookup(batch);
+      return;
+    }
+    if (Date.now() < this.lastRefresh + this.opts.minRefreshIntervalMs) return this.schedule(Date.now());
     void this.refresh();
+  }
+
+  /** Removes a pending flow (settled, gone or given up). */
+  private drop(id: number, p: Pending): void {
+    this.pending.delete(id);
+    if (!p.looked) this.unlooked--;
+  }
+
+  /** Each flow of `batch` looked up on its own, in one request; found ones are settled, the rest stay pending. */
+  private lookup(batch: Pending[]): Promise<void> {
+    const started = Date.now();
+    for (const p of batch) {
+      p.looked = true;
+      this.unlooked--;
+    }
+    this.stats_.lookups++;
+    const done = this.introspector!.lookupMany(batch.map((p) => tupleOf(p.record))).then(
+      (owners) => {
+        if (this.closed) return;
+        // A miss walked the guest: it counts against the walk rate like a refresh.
+        if (owners.includes(null)) this.lastRefresh = started;
+        const now = Date.now();
+        for (let i = 0; i < owners.length; i++) {
+          const o = owners[i];
+          const p = batch[i]!;
+          if (o && this.pending.get(p.record.flowId) === p && this.settleFromOwner(p, o, now)) this.drop(p.record.flowId, p);
+        }
+      },
+      (e: Error) => {
+        if (this.closed) return;
+        this.lastRefresh = started;
+        this.stats_.refreshErrors++;
+        this.lastError = e.message;
+      },
+    );
+    this.inFlight = done.then(() => {
+      this.inFlight = undefined;
+      if (!this.closed && this.pending.size > 0) this.schedule(Date.now());
+    });
+    return this.inFlight;
+  }
+
+  /** A lookup's answer as the flow's outcome (false: it does not settle this flow, e.g. outbound TCP to a listener). */
+  private settleFromOwner(p: Pending, o: ConnectionOwner, now: number): boolean {
+    const r = p.record;
+    if (o.process) this.processes.upsert(o.process, now);
+    const c = o.connection;
+    const bound = !('state' in c) || c.state === 'LISTEN' || (c.remotePort === 0 && isWildcard(canonical(c.remoteAddress) ?? ''));
+    if (!bound) this.finish(r, p.since, now, 'attributed', c.foundBy, o.pid);
+    else if (r.direction === 'inbound') this.finish(r, p.since, now, 'inbound-to-listener', `${c.foundBy} (bound socket)`, o.pid);
+    else if (r.proto === 17) this.finish(r, p.since, now, 'attributed', `${c.foundBy} (bound socket)`, o.pid);
+    else return false;
+    return true;
   }
 
   /** The answers of a walk: pending flows found, gone, or out of attempts. */
@@ -199,14 +283,14 @@ export class Attributor {
     for (const [id, p] of this.pending) {
       p.attempts++;
       if (this.tryResolve(p.record, p.since, now)) {
-        this.pending.delete(id);
+        this.drop(id, p);
         continue;
       }
       if (p.closed || this.hooks.isClosing(p.record)) {
-        this.pending.delete(id);
+        this.drop(id, p);
         this.finish(p.record, p.since, now, 'closed-before-attribution', 'connection gone from the guest before its walk');
       } else if (p.attempts >= this.opts.maxAttempts || now - Math.max(p.since, this.readyAt) >= this.opts.maxWaitMs) {
-        this.pending.delete(id);
+        this.drop(id, p);
         this.finish(p.record, p.since, now, 'unattributed', this.lastError ? `introspector-error: ${this.lastError}` : 'not-found-in-guest');
       }
     }
@@ -342,6 +426,7 @@ export class Attributor {
     const now = Date.now();
     for (const p of this.pending.values()) this.finish(p.record, p.since, now, p.closed || this.hooks.isClosing(p.record) ? 'closed-before-attribution' : 'unattributed', 'sensor closed');
     this.pending.clear();
+    this.unlooked = 0;
     this.closed = true;
   }
 }

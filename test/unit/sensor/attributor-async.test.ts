@@ -1,10 +1,11 @@
 // Attribution through an asynchronous introspector whose answers the test releases by hand: flows stay pending
-// while the guest opens and while a walk is in flight, one walk at a time, answers that come after close() are
-// ignored, and failed walks end as explicit outcomes.
+// while the guest opens and while a walk is in flight, one request (a walk or a batch of per-flow lookups) at a
+// time, a flow the lookup finds needs no walk, answers that come after close() are ignored, and failed walks end as
+// explicit outcomes.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSensor, type Sensor } from '../../../src/sensor/sensor.js';
 import { asyncIntrospector, type AsyncGuestIntrospector, type GuestSnapshot } from '../../../src/introspect/async.js';
-import type { GuestInfo } from '../../../src/introspect/types.js';
+import type { ConnectionOwner, GuestInfo, GuestSocketTuple } from '../../../src/introspect/types.js';
 import type { SensorEvent } from '../../../src/events/event.js';
 import { buildFrame } from '../../fixtures/packets/frames.js';
 import { MemoryIntrospector } from '../../fixtures/introspect/memory-introspector.js';
@@ -31,10 +32,17 @@ class GatedIntrospector implements AsyncGuestIntrospector {
   readonly openGate = gate<GuestInfo>();
   readonly opened = this.openGate.promise;
   readonly walks: Array<Gate<void>> = [];
+  readonly lookups: Array<Gate<void>> = [];
   closed = false;
   info = () => this.inner.info();
   lookupConnection: AsyncGuestIntrospector['lookupConnection'] = (t) => this.inner.lookupConnection(t);
   memoryMap: AsyncGuestIntrospector['memoryMap'] = (pid) => this.inner.memoryMap(pid);
+  async lookupMany(tuples: GuestSocketTuple[]): Promise<Array<ConnectionOwner | null>> {
+    const g = gate<void>();
+    this.lookups.push(g);
+    await g.promise;
+    return this.inner.lookupMany(tuples);
+  }
   async snapshot(refresh: boolean): Promise<GuestSnapshot> {
     const g = gate<void>();
     this.walks.push(g);
@@ -95,18 +103,43 @@ describe('attribution through an asynchronous introspector', () => {
     expect(s.metrics().vms[0]!.attribution).toMatchObject({ introspector: 'ready', pending: 2 });
 
     intro.walks[0]!.resolve();
-    await until(() => intro.walks.length === 2, 'the next walk starts');
     // The first walk (the snapshot the guest was opened with) answered the first flow; the second one, opened after
-    // it, needs the next walk (a refresh), which starts only once the first has answered.
+    // it, is looked up on its own first, once the walk has answered.
+    await until(() => intro.lookups.length === 1, 'the lookup starts');
     expect(events.map((e) => [e.flow?.lport, e.process?.pid, e.attribution.outcome])).toEqual([[40000, 100, 'attributed']]);
     expect(s.metrics().vms[0]!.attribution.pending).toBe(1);
+    await tick(30);
+    expect(intro.walks).toHaveLength(1);
+    // The guest shows the connection only after a re-walk: the lookup misses, and the next walk finds it.
+    intro.lookups[0]!.resolve();
+    await until(() => intro.walks.length === 2, 'the next walk starts');
     intro.walks[1]!.resolve();
     await until(() => events.length === 2, 'the second flow is attributed');
     expect(events.map((e) => [e.flow?.lport, e.process?.pid, e.attribution.outcome])).toEqual([
       [40000, 100, 'attributed'],
       [40001, 100, 'attributed'],
     ]);
-    expect(s.metrics().vms[0]!.attribution).toMatchObject({ pending: 0, refreshes: 2 });
+    expect(s.metrics().vms[0]!.attribution).toMatchObject({ pending: 0, refreshes: 2, lookups: 1 });
+  });
+
+  it('a flow its own lookup finds is settled without a walk, with the process the lookup names', async () => {
+    const intro = new GatedIntrospector();
+    const { events, s } = setup(intro);
+    intro.openGate.resolve(await intro.info());
+    await until(() => intro.walks.length === 1, 'the first walk starts');
+    intro.walks[0]!.resolve();
+    await tick(5);
+    // A process and connection that appeared after the walk: the index cannot know them, the guest search can.
+    intro.guest.addProcess(300, 'wget', '/usr/bin/wget');
+    intro.guest.connectionList.push(intro.guest.connection(300, 'tcp', GUEST, 40100, '203.0.113.7', 8080));
+    s.ingest(frame(40100, '203.0.113.7', 8080), 1);
+    await until(() => intro.lookups.length === 1, 'the lookup starts');
+    intro.lookups[0]!.resolve();
+    await until(() => events.length === 1, 'the flow is attributed');
+    expect(events[0]).toMatchObject({ process: { pid: 300, name: 'wget', path: '/usr/bin/wget' }, attribution: { outcome: 'attributed' } });
+    await tick(30);
+    expect(intro.walks).toHaveLength(1);
+    expect(s.metrics().vms[0]!.attribution).toMatchObject({ pending: 0, refreshes: 1, lookups: 1 });
   });
 
   it('close() while a walk is in flight: pending flows end as "sensor closed"; the late answer is ignored', async () => {
@@ -117,15 +150,15 @@ describe('attribution through an asynchronous introspector', () => {
     intro.walks[0]!.resolve();
     await tick(5);
     s.ingest(frame(40010, '198.51.100.1'), 1);
-    await until(() => intro.walks.length === 2, 'a walk for the new flow starts');
+    await until(() => intro.lookups.length === 1, 'a lookup for the new flow starts');
     const closed = s.close();
     expect(events.map((e) => e.attribution)).toEqual([expect.objectContaining({ outcome: 'unattributed', reason: 'sensor closed' })]);
-    intro.walks[1]!.resolve();
+    intro.lookups[0]!.resolve();
     await closed;
     await tick(20);
     expect(events).toHaveLength(1);
     expect(intro.closed).toBe(true);
-    expect(intro.walks).toHaveLength(2);
+    expect(intro.walks).toHaveLength(1);
   });
 
   it('a failed walk and a guest that cannot be opened are explicit outcomes', async () => {
@@ -136,6 +169,8 @@ describe('attribution through an asynchronous introspector', () => {
     a.walks[0]!.resolve();
     await tick(5);
     first.s.ingest(frame(40020, '198.51.100.2'), 1);
+    await until(() => a.lookups.length === 1, 'the lookup starts');
+    a.lookups[0]!.resolve();
     for (let i = 1; i <= 2; i++) {
       await until(() => a.walks.length === i + 1, `walk ${i + 1} starts`);
       a.walks[i]!.reject(new Error('guest memory unreadable'));
