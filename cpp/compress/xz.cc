@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "compress/output.h"
+
 namespace parasight {
 
 bool xzDecompress(const uint8_t* data, size_t len, size_t maxOut, std::vector<uint8_t>* out, Error* err) {
@@ -14,23 +16,16 @@ bool xzDecompress(const uint8_t* data, size_t len, size_t maxOut, std::vector<ui
     return false;
   }
   std::unique_ptr<lzma_stream, void (*)(lzma_stream*)> guard(&strm, lzma_end);
-  out->clear();
-  out->resize(len * 4 < (1u << 20) ? (1u << 20) : len * 4);
+  GrowingOutput buf(out, len, maxOut);
   strm.next_in = data;
   strm.avail_in = len;
   size_t produced = 0;
   for (;;) {
-    if (produced == out->size()) {
-      if (out->size() >= maxOut) {
-        *err = Error::make(Errc::kLimit, 0, "XZ output exceeds the limit of " + std::to_string(maxOut) + " bytes");
-        return false;
-      }
-      out->resize(std::min(maxOut, out->size() * 2));
-    }
-    strm.next_out = out->data() + produced;
-    strm.avail_out = out->size() - produced;
+    if (!buf.makeRoom(produced, "XZ", err)) return false;
+    strm.next_out = buf.data() + produced;
+    strm.avail_out = buf.size() - produced;
     lzma_ret ret = lzma_code(&strm, LZMA_FINISH);
-    produced = out->size() - strm.avail_out;
+    produced = buf.size() - strm.avail_out;
     if (ret == LZMA_STREAM_END) break;
     if (ret == LZMA_OK) continue;
     if (ret == LZMA_BUF_ERROR && strm.avail_in == 0) {
@@ -42,7 +37,7 @@ bool xzDecompress(const uint8_t* data, size_t len, size_t maxOut, std::vector<ui
                            std::to_string(static_cast<int>(ret)) + ")");
     return false;
   }
-  out->resize(produced);
+  buf.finish(produced);
   return true;
 }
 

@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "compress/output.h"
+
 namespace parasight {
 
 bool zstdDecompress(const uint8_t* data, size_t len, size_t maxOut, std::vector<uint8_t>* out, Error* err) {
@@ -16,19 +18,12 @@ bool zstdDecompress(const uint8_t* data, size_t len, size_t maxOut, std::vector<
   }
   // The kernel compresses with --ultra -22 (window up to 2^27); allow larger windows still bounded by maxOut.
   ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 31);
-  out->clear();
-  out->resize(std::min(maxOut, std::max<size_t>(len * 4, 1u << 20)));
+  GrowingOutput buf(out, len, maxOut);
   ZSTD_inBuffer in{data, len, 0};
   size_t produced = 0;
   for (;;) {
-    if (produced == out->size()) {
-      if (out->size() >= maxOut) {
-        *err = Error::make(Errc::kLimit, 0, "zstd output exceeds the limit of " + std::to_string(maxOut) + " bytes");
-        return false;
-      }
-      out->resize(std::min(maxOut, out->size() * 2));
-    }
-    ZSTD_outBuffer o{out->data(), out->size(), produced};
+    if (!buf.makeRoom(produced, "zstd", err)) return false;
+    ZSTD_outBuffer o{buf.data(), buf.size(), produced};
     size_t ret = ZSTD_decompressStream(ctx.get(), &o, &in);
     produced = o.pos;
     if (ZSTD_isError(ret)) {
@@ -43,7 +38,7 @@ bool zstdDecompress(const uint8_t* data, size_t len, size_t maxOut, std::vector<
       return false;
     }
   }
-  out->resize(produced);
+  buf.finish(produced);
   return true;
 }
 

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { ParasightError, badArgument } from '../errors.js';
-import { isXz, xzDecompress } from './xz.js';
+import { codecAt, decompress } from './compressed.js';
 
 export interface IsfType {
   kind: string;
@@ -134,7 +134,7 @@ export class Profile {
       const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO';
       throw new ParasightError(`${path}: cannot read profile (${(e as Error).message})`, { code, source: path, cause: e });
     }
-    const text = (isXz(bytes) ? xzDecompress(bytes, 1 << 30) : Buffer.from(bytes)).toString('utf8');
+    const text = (codecAt(bytes) === 'xz' ? decompress('xz', bytes, 1 << 30) : Buffer.from(bytes)).toString('utf8');
     return new Profile(path, parseIsf(text, path));
   }
 

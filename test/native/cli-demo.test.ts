@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demo, demoInputs } from '../../src/cli/commands/demo.js';
-import { xzDecompress } from '../../src/profiles/xz.js';
+import { decompress } from '../../src/profiles/compressed.js';
 import { writeDemoImage, writeDemoPcap } from '../fixtures/demo/inputs.js';
 
 let dir: string;
@@ -25,7 +25,7 @@ describe('bundled demo inputs', () => {
     if (update) {
       execFileSync('sh', ['-c', `xz -9e -T1 -c "${fresh}" > "${demoInputs.image}"`]);
     }
-    const bundled = xzDecompress(readFileSync(demoInputs.image), 1 << 30);
+    const bundled = decompress('xz', readFileSync(demoInputs.image), 1 << 30);
     expect(Buffer.compare(bundled, readFileSync(fresh))).toBe(0);
   });
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { xzDecompress } from '../../src/profiles/xz.js';
+import { decompress } from '../../src/profiles/compressed.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let dir: string;
@@ -15,7 +15,7 @@ let image: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'parasight-readme-'));
   image = join(dir, 'guest.raw');
-  writeFileSync(image, xzDecompress(readFileSync(join(root, 'test/fixtures/demo/cridex-xpsp3.raw.xz')), 1 << 30));
+  writeFileSync(image, decompress('xz', readFileSync(join(root, 'test/fixtures/demo/cridex-xpsp3.raw.xz')), 1 << 30));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { xzDecompress } from '../../profiles/xz.js';
+import { decompress } from '../../profiles/compressed.js';
 import { EXIT_USAGE, UsageError, type Command } from '../command.js';
 import { analyze } from './analyze.js';
 import { loadLab, runLive } from '../demo-live.js';
@@ -82,7 +82,7 @@ async function runOffline(json: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'parasight-demo-'));
   try {
     const image = join(dir, 'cridex-xpsp3.raw');
-    writeFileSync(image, xzDecompress(readFileSync(demoInputs.image), 1 << 30));
+    writeFileSync(image, decompress('xz', readFileSync(demoInputs.image), 1 << 30));
     if (!json) {
       process.stdout.write(
         'parasight demo (offline, SYNTHETIC input): a generated Windows XP SP3 guest memory image shaped like the public\n' +

@@ -6,9 +6,7 @@
 import { gunzipSync } from 'node:zlib';
 import { ParasightError } from '../../errors.js';
 import type { IsfDocument, IsfSymbol } from '../isf.js';
-import { isLz4Legacy, lz4Decompress } from '../lz4.js';
-import { isXz, xzDecompress } from '../xz.js';
-import { isZstd, zstdDecompress } from '../zstd.js';
+import { codecAt, decompress } from '../compressed.js';
 import { Btf, btfToIsf } from './btf.js';
 import { Elf64, cString } from './elf.js';
 import { readKallsyms, type KernelSymbol } from './kallsyms.js';
@@ -44,15 +42,14 @@ export function unpackKernel(image: Uint8Array, origin: string): Uint8Array {
   const payloadAt = (setupSects + 1) * 512 + dv.getUint32(0x248, true);
   const starts = [payloadAt];
   for (let i = 0; i + 6 <= image.length && starts.length < 8; i++) {
-    if (isXz(image, i) || isZstd(image, i) || isLz4Legacy(image, i) || (image[i] === 0x1f && image[i + 1] === 0x8b && image[i + 2] === 0x08)) starts.push(i);
+    if (codecAt(image, i) !== undefined || (image[i] === 0x1f && image[i + 1] === 0x8b && image[i + 2] === 0x08)) starts.push(i);
   }
   for (const at of starts) {
     if (at <= 0 || at >= image.length) continue;
     try {
+      const codec = codecAt(image, at);
       let out: Uint8Array | undefined;
-      if (isXz(image, at)) out = xzDecompress(image.subarray(at), 1 << 30);
-      else if (isZstd(image, at)) out = zstdDecompress(image.subarray(at), 1 << 30);
-      else if (isLz4Legacy(image, at)) out = lz4Decompress(image.subarray(at), 1 << 30);
+      if (codec !== undefined) out = decompress(codec, image.subarray(at), 1 << 30);
       else if (image[at] === 0x1f && image[at + 1] === 0x8b) out = gunzipSync(image.subarray(at));
       if (out && out.length >= 4 && new DataView(out.buffer, out.byteOffset).getUint32(0, false) === ELF_MAGIC) return out;
     } catch {

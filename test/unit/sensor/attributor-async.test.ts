@@ -71,6 +71,14 @@ afterEach(async () => {
   sensor = undefined;
 });
 
+/** Opens the guest and lets its first walk answer. */
+async function firstWalkDone(intro: GatedIntrospector): Promise<void> {
+  intro.openGate.resolve(await intro.info());
+  await until(() => intro.walks.length === 1, 'the first walk starts');
+  intro.walks[0]!.resolve();
+  await tick(5);
+}
+
 function setup(intro: GatedIntrospector): { events: SensorEvent[]; s: Sensor } {
   const events: SensorEvent[] = [];
   sensor = createSensor({
@@ -125,10 +133,7 @@ describe('attribution through an asynchronous introspector', () => {
   it('a flow its own lookup finds is settled without a walk, with the process the lookup names', async () => {
     const intro = new GatedIntrospector();
     const { events, s } = setup(intro);
-    intro.openGate.resolve(await intro.info());
-    await until(() => intro.walks.length === 1, 'the first walk starts');
-    intro.walks[0]!.resolve();
-    await tick(5);
+    await firstWalkDone(intro);
     // A process and connection that appeared after the walk: the index cannot know them, the guest search can.
     intro.guest.addProcess(300, 'wget', '/usr/bin/wget');
     intro.guest.connectionList.push(intro.guest.connection(300, 'tcp', GUEST, 40100, '203.0.113.7', 8080));
@@ -145,10 +150,7 @@ describe('attribution through an asynchronous introspector', () => {
   it('close() while a walk is in flight: pending flows end as "sensor closed"; the late answer is ignored', async () => {
     const intro = new GatedIntrospector();
     const { events, s } = setup(intro);
-    intro.openGate.resolve(await intro.info());
-    await until(() => intro.walks.length === 1, 'the first walk starts');
-    intro.walks[0]!.resolve();
-    await tick(5);
+    await firstWalkDone(intro);
     s.ingest(frame(40010, '198.51.100.1'), 1);
     await until(() => intro.lookups.length === 1, 'a lookup for the new flow starts');
     const closed = s.close();
@@ -164,10 +166,7 @@ describe('attribution through an asynchronous introspector', () => {
   it('a failed walk and a guest that cannot be opened are explicit outcomes', async () => {
     const a = new GatedIntrospector();
     const first = setup(a);
-    a.openGate.resolve(await a.info());
-    await until(() => a.walks.length === 1, 'the first walk starts');
-    a.walks[0]!.resolve();
-    await tick(5);
+    await firstWalkDone(a);
     first.s.ingest(frame(40020, '198.51.100.2'), 1);
     await until(() => a.lookups.length === 1, 'the lookup starts');
     a.lookups[0]!.resolve();
