@@ -124,3 +124,26 @@ export let blackhole = 0;
 export function consume(v) {
   blackhole ^= typeof v === 'bigint' ? Number(v & 0xffn) : Number(v) | 0;
 }
+
+/**
+ * Longest gap (ns) between ticks of a 1 ms interval while `work` runs (started from a timer, so a blocking call
+ * counts), the wall time of `work` (ns) and its value: how long the event loop stood still.
+ */
+export async function eventLoopStall(work) {
+  let last = performance.now();
+  let max = 0;
+  const t = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last);
+    last = now;
+  }, 1);
+  await new Promise((r) => setTimeout(r, 20));
+  max = 0;
+  last = performance.now();
+  const started = performance.now();
+  const value = await new Promise((resolve, reject) => setTimeout(() => Promise.resolve().then(work).then(resolve, reject), 0));
+  const wall = performance.now() - started;
+  await new Promise((r) => setTimeout(r, 10));
+  clearInterval(t);
+  return { stallNs: max * 1e6, wallNs: wall * 1e6, value };
+}

@@ -13,7 +13,7 @@
 // Needs root, QEMU and the prepared lab (`node test/lab/prepare.mjs`), and `npm run build`.
 // Run alone (`node bench/trials/linux-guest.mjs [--quick]`) or through the bench runner.
 import { join } from 'node:path';
-import { emit, packageRoot, row } from '../lib/harness.mjs';
+import { emit, eventLoopStall, packageRoot, row } from '../lib/harness.mjs';
 
 const TRIAL = 'linux-guest';
 const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes('--quick');
@@ -72,22 +72,7 @@ try {
   const intros = sources.map(([label, mem]) => [label, mem, ps.LinuxIntrospector.open(mem, { profile })]);
   // Opening without a profile scans guest memory for the kernel's BTF and kallsyms: the longest discovery there is.
   // Longest gap between ticks of a 1 ms timer while it runs, on this thread vs on a worker.
-  const stall = async (work) => {
-    let last = performance.now();
-    let max = 0;
-    const t = setInterval(() => {
-      const now = performance.now();
-      max = Math.max(max, now - last);
-      last = now;
-    }, 1);
-    await new Promise((r) => setTimeout(r, 20));
-    max = 0;
-    last = performance.now();
-    await new Promise((resolve, reject) => setTimeout(() => Promise.resolve().then(work).then(resolve, reject), 0));
-    await new Promise((r) => setTimeout(r, 10));
-    clearInterval(t);
-    return max * 1e6;
-  };
+  const stall = async (work) => (await eventLoopStall(work)).stallNs;
   const openStall = { main: [], worker: [] };
   for (let r = 0; r < (quick ? 2 : 3); r++) {
     openStall.main.push(

@@ -11,7 +11,7 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { emit, parasight, quick, row, scratchDir } from '../lib/harness.mjs';
+import { emit, eventLoopStall as stall, parasight, quick, row, scratchDir } from '../lib/harness.mjs';
 import { windowsFixture } from '../lib/windows-fixture.mjs';
 
 const TRIAL = 'sensor-offthread';
@@ -53,26 +53,6 @@ buildImage(
 
 const log = (s) => process.stderr.write(s + '\n');
 const ms = (ns) => (ns / 1e6).toFixed(2);
-
-/** Longest gap (ns) between ticks of a 1 ms interval while `work` runs (started from a timer, so a blocking call counts). */
-async function stall(work) {
-  let last = performance.now();
-  let max = 0;
-  const t = setInterval(() => {
-    const now = performance.now();
-    max = Math.max(max, now - last);
-    last = now;
-  }, 1);
-  await new Promise((r) => setTimeout(r, 20));
-  max = 0;
-  last = performance.now();
-  const started = performance.now();
-  const value = await new Promise((resolve, reject) => setTimeout(() => Promise.resolve().then(work).then(resolve, reject), 0));
-  const wall = performance.now() - started;
-  await new Promise((r) => setTimeout(r, 10));
-  clearInterval(t);
-  return { stallNs: Math.max(max, 0) * 1e6, wallNs: wall * 1e6, value };
-}
 
 const rows = [];
 const add = (name, samplesNs, opts = {}) => {

@@ -128,6 +128,8 @@ export class Attributor {
   readonly stats_ = { refreshes: 0, lookups: 0, refreshErrors: 0, lastWalkMs: 0 };
   /** Pending flows not looked up on their own yet. */
   private unlooked = 0;
+  /** When a lookup batch last missed (it walked the guest): the next batch waits the walk interval from there. */
+  private missAt = -Infinity;
   readonly outcomes = { attributed: 0, 'inbound-to-listener': 0, 'closed-before-attribution': 0, unattributed: 0 };
 
   constructor(
@@ -199,8 +201,10 @@ export class Attributor {
 
   private schedule(now: number): void {
     if (this.timer || this.closed) return;
-    // Flows not looked up yet go after one batching delay; the rest wait for the walk rate.
-    const wait = this.indexed && this.unlooked > 0 ? this.opts.batchDelayMs : Math.max(this.opts.batchDelayMs, this.lastRefresh + this.opts.minRefreshIntervalMs - now);
+    // Flows not looked up yet go after one batching delay unless a lookup lately missed (a walk); the rest wait for
+    // the walk rate.
+    const gate = this.indexed && this.unlooked > 0 ? this.missAt : this.lastRefresh;
+    const wait = Math.max(this.opts.batchDelayMs, gate + this.opts.minRefreshIntervalMs - now);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.run();
@@ -210,7 +214,9 @@ export class Attributor {
   /** The next round: lookups of the flows not looked up yet, else one walk for every pending flow. */
   private run(): void {
     if (this.closed || this.pending.size === 0 || this.inFlight) return;
+    const now = Date.now();
     if (this.indexed && this.unlooked > 0) {
+      if (now < this.missAt + this.opts.minRefreshIntervalMs) return this.schedule(now);
       const batch: Pending[] = [];
       for (const p of this.pending.values()) {
         if (p.looked) continue;
@@ -220,7 +226,7 @@ export class Attributor {
       void this.lookup(batch);
       return;
     }
-    if (Date.now() < this.lastRefresh + this.opts.minRefreshIntervalMs) return this.schedule(Date.now());
+    if (now < this.lastRefresh + this.opts.minRefreshIntervalMs) return this.schedule(now);
     void this.refresh();
   }
 
@@ -241,8 +247,9 @@ export class Attributor {
     const done = this.introspector!.lookupMany(batch.map((p) => tupleOf(p.record))).then(
       (owners) => {
         if (this.closed) return;
-        // A miss walked the guest: it counts against the walk rate like a refresh.
-        if (owners.includes(null)) this.lastRefresh = started;
+        // A miss walked the guest: it counts against the walk rate like a refresh, and every flow still waiting for
+        // its own lookup is left to the next walk instead (a flood of unknown flows costs walks at that rate only).
+        if (owners.includes(null)) this.missed(started);
         const now = Date.now();
         for (let i = 0; i < owners.length; i++) {
           const o = owners[i];
@@ -252,7 +259,7 @@ export class Attributor {
       },
       (e: Error) => {
         if (this.closed) return;
-        this.lastRefresh = started;
+        this.missed(started);
         this.stats_.refreshErrors++;
         this.lastError = e.message;
       },
@@ -262,6 +269,15 @@ export class Attributor {
       if (!this.closed && this.pending.size > 0) this.schedule(Date.now());
     });
     return this.inFlight;
+  }
+
+  private missed(at: number): void {
+    this.lastRefresh = this.missAt = at;
+    for (const p of this.pending.values()) {
+      if (p.looked) continue;
+      p.looked = true;
+      this.unlooked--;
+    }
   }
 
   /** A lookup's answer as the flow's outcome (false: it does not settle this flow, e.g. outbound TCP to a listener). */

@@ -147,6 +147,25 @@ describe('attribution through an asynchronous introspector', () => {
     expect(s.metrics().vms[0]!.attribution).toMatchObject({ pending: 0, refreshes: 1, lookups: 1 });
   });
 
+  it('a flood of unknown flows: one lookup batch misses, and the rest are left to rate-limited walks', async () => {
+    const intro = new GatedIntrospector();
+    const { events, s } = setup(intro);
+    await firstWalkDone(intro);
+    for (let i = 0; i < 200; i++) s.ingest(frame(41000 + i, '198.51.100.9'), 1);
+    await until(() => intro.lookups.length === 1, 'the lookup starts');
+    intro.lookups[0]!.resolve();
+    // Each walk is released as it starts; with maxAttempts 2 every flow ends after two walks.
+    for (let w = 1; w <= 2; w++) {
+      await until(() => intro.walks.length === w + 1, `walk ${w + 1} starts`);
+      intro.walks[w]!.resolve();
+    }
+    await until(() => events.length === 200, 'every flow has its outcome');
+    expect(new Set(events.map((e) => e.attribution.outcome))).toEqual(new Set(['unattributed']));
+    // Only the first batch was looked up flow by flow: its miss walked the guest, so nobody else got a lookup.
+    expect(intro.lookups).toHaveLength(1);
+    expect(s.metrics().vms[0]!.attribution).toMatchObject({ pending: 0, lookups: 1, refreshes: 3 });
+  });
+
   it('close() while a walk is in flight: pending flows end as "sensor closed"; the late answer is ignored', async () => {
     const intro = new GatedIntrospector();
     const { events, s } = setup(intro);
