@@ -70,7 +70,7 @@ HashValue hashBuffer(HashAlgorithm algorithm, uint64_t seed, const void* data, s
 
 uint8_t* threadHashBuffer() {
   thread_local std::unique_ptr<uint8_t[]> buffer;
-  if (!buffer) buffer.reset(new uint8_t[kHashBufferSize]);
+  if (!buffer) buffer = std::make_unique<uint8_t[]>(kHashBufferSize);  // zeroed once per thread: pages touched once
   return buffer.get();
 }
 
