@@ -7,30 +7,22 @@
 //   - warm lookupConnection p50/p99, hits answered from the snapshot
 // Run alone (`node bench/trials/windows-introspect.mjs`, needs `npm run build:ts` and the addon) or through the
 // bench runner. The fixture builder (TypeScript, under test/) is transpiled into build/bench first.
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { emit, parasight, quick as quickRunner, row, scratchDir } from '../lib/harness.mjs';
+import { windowsFixture } from '../lib/windows-fixture.mjs';
 
 const TRIAL = 'windows-introspect';
-const benchRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const packageRoot = dirname(benchRoot);
-const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes('--quick');
-const scratch = process.env.PARASIGHT_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : '/tmp');
+const quick = quickRunner || process.argv.includes('--quick');
 const RUNS = quick ? 3 : 7;
 const MIB = quick ? 128 : 512;
 
-const ps = await import(join(packageRoot, 'dist', 'index.js'));
+const ps = await parasight();
 
-function pct(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 function addRow(name, samplesNs, { reference = false, bytes, items, vs, note } = {}) {
-  const s = [...samplesNs].sort((a, b) => a - b);
-  const p50 = pct(s, 50);
-  const r = { trial: TRIAL, name, reference, samples: s.length, p50Ns: p50, p99Ns: pct(s, 99), perItemNs: items ? p50 / items : undefined, bytesPerSecond: bytes ? bytes / (p50 * 1e-9) : undefined, bytes, items, vs, note };
-  process.stdout.write(`PARASIGHT_BENCH_ROW ${JSON.stringify(r)}\n`);
-  process.stderr.write(`${name}: p50 ${(p50 / 1e6).toFixed(3)} ms, p99 ${(pct(s, 99) / 1e6).toFixed(3)} ms${items ? `, ${(p50 / items).toFixed(0)} ns/item` : ''}\n`);
+  const r = row({ trial: TRIAL, name, samplesNs, bytes, items, reference, vs, note });
+  emit(r);
+  process.stderr.write(`${name}: p50 ${(r.p50Ns / 1e6).toFixed(3)} ms, p99 ${(r.p99Ns / 1e6).toFixed(3)} ms${items ? `, ${(r.p50Ns / items).toFixed(0)} ns/item` : ''}\n`);
 }
 function time(fn) {
   const t0 = process.hrtime.bigint();
@@ -38,24 +30,9 @@ function time(fn) {
   return Number(process.hrtime.bigint() - t0);
 }
 
-// ---- fixture builder: transpile test/fixtures/windows/*.ts to ESM once
-async function loadBuilder() {
-  const ts = createRequire(import.meta.url)('typescript');
-  const src = join(packageRoot, 'test', 'fixtures', 'windows');
-  const out = join(packageRoot, 'build', 'bench', 'windows-fixture');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
-  for (const f of readdirSync(src).filter((x) => x.endsWith('.ts'))) {
-    const js = ts.transpileModule(readFileSync(join(src, f), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } });
-    writeFileSync(join(out, f.replace(/\.ts$/, '.js')), js.outputText);
-  }
-  const builder = await import(pathToFileURL(join(out, 'builder.js')).href);
-  const scenarios = await import(pathToFileURL(join(out, 'scenarios.js')).href);
-  return { ...builder, ...scenarios };
-}
-const { buildImage, cridex } = await loadBuilder();
+const { buildImage, cridex } = await windowsFixture();
 
-const workDir = mkdtempSync(join(scratch, 'parasight-bench-win-'));
+const workDir = mkdtempSync(join(scratchDir, 'parasight-bench-win-'));
 const image = join(workDir, 'xp-sp3-pae.raw');
 const noKernel = join(workDir, 'no-kernel.raw');
 const extraProcs = Array.from({ length: 40 }, (_, i) => ({ name: `app${i}.exe`, pid: 2000 + 4 * i, ppid: 1484, created: '2012-07-22T02:44:50Z' }));
