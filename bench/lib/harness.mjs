@@ -119,6 +119,13 @@ export function emit(...rows) {
   for (const r of rows.flat()) process.stdout.write(`PARASIGHT_BENCH_ROW ${JSON.stringify(r)}\n`);
 }
 
+/** Nanoseconds one synchronous call of `fn` takes (for trials that time single operations themselves). */
+export function timeNs(fn) {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t);
+}
+
 /** Prevents dead-code elimination of benchmark results. */
 export let blackhole = 0;
 export function consume(v) {

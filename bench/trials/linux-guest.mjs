@@ -13,7 +13,8 @@
 // Needs root, QEMU and the prepared lab (`node test/lab/prepare.mjs`), and `npm run build`.
 // Run alone (`node bench/trials/linux-guest.mjs [--quick]`) or through the bench runner.
 import { join } from 'node:path';
-import { emit, eventLoopStall, packageRoot, row } from '../lib/harness.mjs';
+import { eventLoopStall, packageRoot, timeNs } from '../lib/harness.mjs';
+import { labTrial } from '../lib/lab-trial.mjs';
 
 const TRIAL = 'linux-guest';
 const quick = process.env.PARASIGHT_BENCH_QUICK === '1' || process.argv.includes('--quick');
@@ -21,28 +22,9 @@ const CONNECTIONS = quick ? 20 : 60;
 const SWEEPS = quick ? 30 : 100;
 const HITS = quick ? 2000 : 20000;
 
-const { labUnavailable, startLab } = await import(join(packageRoot, 'test', 'lab', 'lab.mjs'));
-const { cacheDir, prepareLab } = await import(join(packageRoot, 'test', 'lab', 'prepare.mjs'));
+const { cacheDir, prepareLab, startLab, addRow, printTable } = await labTrial(TRIAL);
 const ps = await import(join(packageRoot, 'dist', 'index.js'));
 const { existsSync, readFileSync, writeFileSync } = await import('node:fs');
-
-const why = labUnavailable();
-if (why) {
-  process.stderr.write(`${TRIAL}: skipped: ${why}\n`);
-  process.exit(0);
-}
-
-const rows = [];
-function addRow(name, samplesNs, { reference = false, note } = {}) {
-  const r = row({ trial: TRIAL, name, samplesNs, items: 1, reference, note });
-  rows.push(r);
-  emit(r);
-}
-function time(fn) {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t);
-}
 
 const inputs = prepareLab({ download: false });
 const profilePath = join(cacheDir, `profile-${inputs.version}.json`);
@@ -93,7 +75,7 @@ try {
   const attribute = async (kind, port, pid) => {
     intros.forEach(([, , intro], k) => {
       let owner;
-      miss[kind][k].push(time(() => (owner = intro.lookupConnection(tuple(port)))));
+      miss[kind][k].push(timeNs(() => (owner = intro.lookupConnection(tuple(port)))));
       if (owner?.answeredFrom !== 'refresh' || owner.pid !== pid) wrong[k]++;
     });
     // The worker's introspector has not seen this connection either: its own miss and bounded walk, plus the trip.
@@ -132,11 +114,11 @@ try {
     const hit = [];
     for (let i = 0; i < HITS; i++) {
       const t = tuples[i % tuples.length];
-      hit.push(time(() => intro.lookupConnection(t)));
+      hit.push(timeNs(() => intro.lookupConnection(t)));
     }
     addRow(`${label}: snapshot hit`, hit);
     const sweep = [];
-    for (let i = 0; i < SWEEPS; i++) sweep.push(time(() => intro.refresh()));
+    for (let i = 0; i < SWEEPS; i++) sweep.push(timeNs(() => intro.refresh()));
     const n = intro.processes().items.length;
     const c = intro.connections().items.length + intro.sockets().items.length;
     addRow(`${label}: full task + socket sweep`, sweep, { note: `${n} tasks, ${c} sockets` });
@@ -145,11 +127,11 @@ try {
     const eight = new Uint8Array(8);
     const va = intro.info().kernelBase;
     const small = [];
-    for (let i = 0; i < HITS; i++) small.push(time(() => space.readInto(va, eight)));
+    for (let i = 0; i < HITS; i++) small.push(timeNs(() => space.readInto(va, eight)));
     addRow(`${label}: reference: one 8-byte virtual read`, small, { reference: true });
     const page = new Uint8Array(4096);
     const pg = [];
-    for (let i = 0; i < HITS; i++) pg.push(time(() => mem.readPhysicalInto(BigInt(i % 4096) * 4096n, page)));
+    for (let i = 0; i < HITS; i++) pg.push(timeNs(() => mem.readPhysicalInto(BigInt(i % 4096) * 4096n, page)));
     addRow(`${label}: reference: one 4 KiB physical read`, pg, { reference: true });
     space.close();
   }
@@ -166,6 +148,4 @@ try {
   await lab.stop();
 }
 
-const fmt = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns} ns`);
-process.stdout.write(`\n| ${TRIAL} | p50 | p99 | samples | note |\n|---|---|---|---|---|\n`);
-for (const r of rows) process.stdout.write(`| ${r.name} | ${fmt(r.p50Ns)} | ${fmt(r.p99Ns)} | ${r.samples} | ${r.note ?? ''} |\n`);
+printTable();

@@ -12,9 +12,10 @@
 // References measured in the same run: one 8-byte guest-virtual read through the address space, and the profile
 // generated from the kernel image file (decompress + BTF + kallsyms).
 // Needs root, QEMU and the prepared lab (`node test/lab/prepare.mjs`), and `npm run build`.
-// Run alone (`node bench/trials/linux-guest.mjs [--quick]`) or through the bench runner.
+// Run alone (`node bench/trials/linux-scale.mjs [--quick]`) or through the bench runner.
 import { join } from 'node:path';
-import { emit, packageRoot, row } from '../lib/harness.mjs';
+import { packageRoot, timeNs } from '../lib/harness.mjs';
+import { labTrial } from '../lib/lab-trial.mjs';
 
 const TRIAL = 'linux-scale';
 const SLEEPERS = 2000;
@@ -24,29 +25,10 @@ const SWEEPS = quick ? 10 : 40;
 const HITS = quick ? 2000 : 20000;
 const PROFILES = quick ? 2 : 5;
 
-const { labUnavailable, startLab } = await import(join(packageRoot, 'test', 'lab', 'lab.mjs'));
-const { prepareLab } = await import(join(packageRoot, 'test', 'lab', 'prepare.mjs'));
+const { prepareLab, startLab, addRow, printTable } = await labTrial(TRIAL);
 const ps = await import(join(packageRoot, 'dist', 'index.js'));
 const { takeSnapshot } = await import(join(packageRoot, 'dist', 'introspect', 'async.js'));
 const { readFileSync } = await import('node:fs');
-
-const why = labUnavailable();
-if (why) {
-  process.stderr.write(`${TRIAL}: skipped: ${why}\n`);
-  process.exit(0);
-}
-
-const rows = [];
-function addRow(name, samplesNs, { reference = false, note } = {}) {
-  const r = row({ trial: TRIAL, name, samplesNs, items: 1, reference, note });
-  rows.push(r);
-  emit(r);
-}
-function time(fn) {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t);
-}
 
 const inputs = prepareLab({ download: false });
 // Generated in memory (~2 s): a cached file could predate structs the walkers now read.
@@ -67,7 +49,7 @@ try {
   const tuple = (port) => ({ proto: 'tcp', family: 4, localAddress: lab.guestV4, localPort: port, remoteAddress: lab.hostV4, remotePort: 7000 });
   intro.lookupConnection(tuple(1));
   const sweep = [];
-  for (let i = 0; i < SWEEPS; i++) sweep.push(time(() => intro.refresh()));
+  for (let i = 0; i < SWEEPS; i++) sweep.push(timeNs(() => intro.refresh()));
   const n = intro.processes().items.length;
   const c = intro.connections().items.length + intro.sockets().items.length;
   addRow('full task + socket sweep', sweep, { note: `${n} tasks, ${c} sockets` });
@@ -88,7 +70,7 @@ try {
         `kill -USR1 ${known.pid}; i=0; while [ $(grep -c ok ${known.outputPath}) -le ${i} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; tail -n1 ${known.outputPath}`,
       );
       let owner;
-      running.push(time(() => (owner = intro.lookupConnection(tuple(Number(/ok (\d+)/.exec(out)[1]))))));
+      running.push(timeNs(() => (owner = intro.lookupConnection(tuple(Number(/ok (\d+)/.exec(out)[1]))))));
       if (owner?.pid !== known.pid) wrong++;
     }
     attributed(`new connection of a running process, ${how === 'new' ? 'new descriptor' : 'descriptor number reopened'} → attributed`, running, wrong, since);
@@ -107,7 +89,7 @@ try {
         `kill -USR1 ${p.pid}; i=0; while [ $(grep -c ok ${p.outputPath}) -lt 2 ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; tail -n1 ${p.outputPath}`,
       );
       let owner;
-      samples.push(time(() => (owner = intro.lookupConnection(tuple(Number(/ok (\d+)/.exec(out)[1]))))));
+      samples.push(timeNs(() => (owner = intro.lookupConnection(tuple(Number(/ok (\d+)/.exec(out)[1]))))));
       if (owner?.pid !== p.pid) wrong++;
     }
     attributed('new connection of a running process not active since the sweep → attributed', samples, wrong, since);
@@ -120,7 +102,7 @@ try {
   for (let i = 0; i < CONNECTIONS; i++) {
     const p = await lab.spawn(['netprog', 'tcp-connect', lab.hostV4, '7000'], { as: `benchnew${i}` });
     let owner;
-    fresh.push(time(() => (owner = intro.lookupConnection(tuple(p.localPort)))));
+    fresh.push(timeNs(() => (owner = intro.lookupConnection(tuple(p.localPort)))));
     if (owner?.pid !== p.pid) wrong++;
   }
   attributed('new connection of a new process → attributed', fresh, wrong, since);
@@ -128,7 +110,7 @@ try {
   const hit = [];
   for (let i = 0; i < HITS; i++) {
     const t = tuples[i % tuples.length];
-    hit.push(time(() => intro.lookupConnection(t)));
+    hit.push(timeNs(() => intro.lookupConnection(t)));
   }
   addRow('snapshot hit', hit);
   // ~100 mappings: the program's own (~20) plus 80 one-page file mappings that cannot merge.
@@ -136,7 +118,7 @@ try {
   intro.refresh();
   const maps = [];
   let vmas = 0;
-  for (let i = 0; i < SWEEPS; i++) maps.push(time(() => (vmas = intro.memoryMap(mapper.pid).items.length)));
+  for (let i = 0; i < SWEEPS; i++) maps.push(timeNs(() => (vmas = intro.memoryMap(mapper.pid).items.length)));
   addRow('memoryMap of one process', maps, { note: `${vmas} VMAs` });
   // Executable paths (mm->exe_file, read on demand): the first read of one process, of every task at once, a cached
   // one, and what a walk of the sensor adds (the paths of every socket owner, all cached after the first walk).
@@ -148,9 +130,9 @@ try {
   cold.refresh();
   for (const pid of pids) {
     let path;
-    one.push(time(() => (path = cold.processes({ paths: [pid] }).items.find((p) => p.pid === pid)?.path)));
+    one.push(timeNs(() => (path = cold.processes({ paths: [pid] }).items.find((p) => p.pid === pid)?.path)));
     if (path === undefined) missing++;
-    cached.push(time(() => cold.processes({ paths: [pid] })));
+    cached.push(timeNs(() => cold.processes({ paths: [pid] })));
   }
   cold.close();
   addRow('executable path of one process, first read', one, { note: `${pids.length} processes, ${missing} without a path` });
@@ -159,7 +141,7 @@ try {
   for (let i = 0; i < PROFILES; i++) {
     const fresh = ps.LinuxIntrospector.open(mem, { profile });
     fresh.refresh();
-    all.push(time(() => fresh.processes({ paths: true })));
+    all.push(timeNs(() => fresh.processes({ paths: true })));
     fresh.close();
   }
   addRow('executable paths of every task, first read', all, { note: `${n} tasks` });
@@ -169,8 +151,8 @@ try {
   const walkRef = [];
   for (let i = 0; i < SWEEPS; i++) {
     intro.refresh();
-    walkAdds.push(time(() => takeSnapshot(intro, false)));
-    walkRef.push(time(() => ({ processes: intro.processes(), connections: intro.connections(), sockets: intro.sockets() })));
+    walkAdds.push(timeNs(() => takeSnapshot(intro, false)));
+    walkRef.push(timeNs(() => ({ processes: intro.processes(), connections: intro.connections(), sockets: intro.sockets() })));
   }
   addRow('per walk: snapshot with every socket owner\'s path, cached', walkAdds, { note: `${c} sockets` });
   addRow('reference: per walk: snapshot without paths', walkRef, { reference: true });
@@ -178,8 +160,8 @@ try {
   const fromImage = [];
   const image = readFileSync(inputs.vmlinuz);
   for (let i = 0; i < PROFILES; i++) {
-    fromMemory.push(time(() => ps.linuxProfileFromMemory(mem)));
-    fromImage.push(time(() => ps.generateLinuxProfile(image, { origin: 'bench' })));
+    fromMemory.push(timeNs(() => ps.linuxProfileFromMemory(mem)));
+    fromImage.push(timeNs(() => ps.generateLinuxProfile(image, { origin: 'bench' })));
   }
   addRow('profile from guest memory alone (BTF + kallsyms found in RAM)', fromMemory);
   addRow('reference: profile from the kernel image file', fromImage, { reference: true });
@@ -187,7 +169,7 @@ try {
   const eight = new Uint8Array(8);
   const va = intro.info().kernelBase;
   const small = [];
-  for (let i = 0; i < HITS; i++) small.push(time(() => space.readInto(va, eight)));
+  for (let i = 0; i < HITS; i++) small.push(timeNs(() => space.readInto(va, eight)));
   addRow('reference: one 8-byte virtual read', small, { reference: true });
   space.close();
   intro.close();
@@ -196,6 +178,4 @@ try {
   await lab.stop();
 }
 
-const fmt = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns} ns`);
-process.stdout.write(`\n| ${TRIAL} | p50 | p99 | samples | note |\n|---|---|---|---|---|\n`);
-for (const r of rows) process.stdout.write(`| ${r.name} | ${fmt(r.p50Ns)} | ${fmt(r.p99Ns)} | ${r.samples} | ${r.note ?? ''} |\n`);
+printTable();

@@ -9,7 +9,7 @@
 // bench runner. The fixture builder (TypeScript, under test/) is transpiled into build/bench first.
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { emit, parasight, quick as quickRunner, row, scratchDir } from '../lib/harness.mjs';
+import { emit, parasight, quick as quickRunner, row, scratchDir, timeNs } from '../lib/harness.mjs';
 import { windowsFixture } from '../lib/windows-fixture.mjs';
 
 const TRIAL = 'windows-introspect';
@@ -23,11 +23,6 @@ function addRow(name, samplesNs, { reference = false, bytes, items, vs, note } =
   const r = row({ trial: TRIAL, name, samplesNs, bytes, items, reference, vs, note });
   emit(r);
   process.stderr.write(`${name}: p50 ${(r.p50Ns / 1e6).toFixed(3)} ms, p99 ${(r.p99Ns / 1e6).toFixed(3)} ms${items ? `, ${(r.p50Ns / items).toFixed(0)} ns/item` : ''}\n`);
-}
-function time(fn) {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0);
 }
 
 const { buildImage, cridex } = await windowsFixture();
@@ -72,7 +67,7 @@ try {
     const samples = [];
     for (let r = 0; r < RUNS; r++) {
       samples.push(
-        time(() => {
+        timeNs(() => {
           const fd = openSync(image, 'r');
           let sum = 0;
           for (let off = 0; off < bytes; off += buf.length) sum += readSync(fd, buf, 0, buf.length, off);
@@ -89,7 +84,7 @@ try {
     const samples = [];
     for (let r = 0; r < RUNS; r++) {
       samples.push(
-        time(() => {
+        timeNs(() => {
           const mem = ps.openMemory(noKernel);
           try {
             ps.WindowsIntrospector.open(mem);
@@ -112,7 +107,7 @@ try {
     const samples = [];
     for (let r = 0; r < RUNS; r++) {
       samples.push(
-        time(() => {
+        timeNs(() => {
           const m = ps.openMemory(image);
           const x = ps.WindowsIntrospector.open(m);
           if (x.info().dtb !== truth.dtb || x.connections().items.length !== truth.connections.length) throw new Error(`wrong result: dtb ${x.info().dtb} vs ${truth.dtb}, ${x.connections().items.length} vs ${truth.connections.length} connections; ${JSON.stringify(x.connections().problems)} ${JSON.stringify(x.tcpip, (k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`);
@@ -129,7 +124,7 @@ try {
   // ---- full walk (refresh)
   {
     const samples = [];
-    for (let r = 0; r < RUNS * 5; r++) samples.push(time(() => w.refresh()));
+    for (let r = 0; r < RUNS * 5; r++) samples.push(timeNs(() => w.refresh()));
     const items = truth.processes.length + truth.connections.length + truth.sockets.length;
     addRow(`full walk: ${truth.processes.length} processes + ${truth.connections.length} connections + ${truth.sockets.length} sockets`, samples, { items });
   }
