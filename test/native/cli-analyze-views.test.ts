@@ -9,6 +9,7 @@ import { analyze } from '../../src/cli/commands/analyze.js';
 import { buildImage } from '../fixtures/windows/builder.js';
 import { cridex } from '../fixtures/windows/scenarios.js';
 import type { ImageTruth, ProcessSpec } from '../fixtures/windows/scenario.js';
+import { captureStdout } from '../fixtures/stdout.js';
 
 let dir: string;
 let truth: ImageTruth;
@@ -37,15 +38,9 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
 
-function stdout(): string[] {
-  const out: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
-  return out;
-}
-
 describe('parasight analyze views', () => {
   it('--json --processes --modules --vads --findings: every view in the document, exit 1 on findings', async () => {
-    const out = stdout();
+    const out = captureStdout();
     expect(await analyze.run(['--memory', truth.path, '--json', '--processes', '--modules', '--vads', '--findings'])).toBe(1);
     vi.restoreAllMocks();
     const doc = JSON.parse(out.join(''));
@@ -65,7 +60,7 @@ describe('parasight analyze views', () => {
   });
 
   it('tables: one section per view', async () => {
-    const out = stdout();
+    const out = captureStdout();
     expect(await analyze.run(['--memory', truth.path, '--processes', '--findings'])).toBe(1);
     vi.restoreAllMocks();
     const text = out.join('');
@@ -78,7 +73,7 @@ describe('parasight analyze views', () => {
   });
 
   it('without view flags the report has none of them and exits 0', async () => {
-    const out = stdout();
+    const out = captureStdout();
     expect(await analyze.run(['--memory', truth.path, '--json'])).toBe(0);
     vi.restoreAllMocks();
     const doc = JSON.parse(out.join(''));

@@ -11,6 +11,7 @@ import { cridex } from '../fixtures/windows/scenarios.js';
 import type { ImageTruth } from '../fixtures/windows/scenario.js';
 import { buildFrame } from '../fixtures/packets/frames.js';
 import { writePcap, type TimedFrame } from '../fixtures/packets/pcap-writer.js';
+import { captureStdout } from '../fixtures/stdout.js';
 
 let dir: string;
 let truth: ImageTruth;
@@ -21,15 +22,9 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
 
-function stdout(): string[] {
-  const out: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
-  return out;
-}
-
 describe('parasight analyze', () => {
   it('--json: one document with processes, connections and sockets joined to their owners', async () => {
-    const out = stdout();
+    const out = captureStdout();
     expect(await analyze.run(['--memory', truth.path, '--json'])).toBe(0);
     vi.restoreAllMocks();
     const doc = JSON.parse(out.join(''));
@@ -48,7 +43,7 @@ describe('parasight analyze', () => {
   });
 
   it('prints tables with the owner beside each connection', async () => {
-    const out = stdout();
+    const out = captureStdout();
     expect(await analyze.run(['--memory', truth.path])).toBe(0);
     vi.restoreAllMocks();
     const text = out.join('');
@@ -58,7 +53,7 @@ describe('parasight analyze', () => {
   });
 
   it('accepts the DTB and KDBG from the user', async () => {
-    const out = stdout();
+    const out = captureStdout();
     expect(await analyze.run(['--memory', truth.path, '--dtb', '0x2fe000', '--kdbg', '0x80545ae0', '--json'])).toBe(0);
     vi.restoreAllMocks();
     const doc = JSON.parse(out.join(''));
@@ -77,7 +72,7 @@ describe('parasight analyze', () => {
       frames.push({ ts: (ts += 5), frame: buildFrame({ srcMac: a.mac, dstMac: b.mac, src: a.ip, dst: b.ip, proto: 'tcp', sport: out ? 1038 : 8080, dport: out ? 8080 : 1038, flags }) });
     }
     writePcap(pcap, frames);
-    const out = stdout();
+    const out = captureStdout();
     // On a terminal, reading the capture shows progress on stderr; stdout stays one JSON document.
     const err: string[] = [];
     vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true));

@@ -107,8 +107,8 @@ export interface NativeRvaSet {
   addrObjCount?: number;
 }
 
-export interface NativeProcess {
-  address: bigint;
+/** The _EPROCESS fields both the list walk and the pool scan report (the binding's setProcessFields). */
+export interface NativeEprocessFields {
   pid: number;
   ppid: number;
   name: string;
@@ -118,6 +118,10 @@ export interface NativeProcess {
   peb: bigint;
   objectTable: bigint;
   threads: number;
+}
+
+export interface NativeProcess extends NativeEprocessFields {
+  address: bigint;
   path?: string;
 }
 
@@ -183,19 +187,10 @@ export interface NativeVad {
 }
 
 /** A process object found by the physical pool-tag scan (addresses physical, except flink/blink). */
-export interface NativeScannedProcess {
+export interface NativeScannedProcess extends NativeEprocessFields {
   physical: bigint;
   pool: bigint;
   freed: boolean;
-  pid: number;
-  ppid: number;
-  name: string;
-  createTime: bigint;
-  exitTime: bigint;
-  dtb: bigint;
-  peb: bigint;
-  objectTable: bigint;
-  threads: number;
   flink: bigint;
   blink: bigint;
 }
