@@ -35,24 +35,12 @@ PoolScanResult poolScanTcpip(PhysicalMemory& mem, const TcpipLayout& l, size_t m
     if (mem.read(at, obj.data(), size, &err) != size) return true;
     const uint8_t* b = obj.data();
     if (kind == kTcpt) {
-      ConnectionRecord c;
-      c.address = at;
-      std::memcpy(c.localIp, b + l.tcbLocalIp, 4);
-      std::memcpy(c.remoteIp, b + l.tcbRemoteIp, 4);
-      c.localPort = be16(b + l.tcbLocalPort);
-      c.remotePort = be16(b + l.tcbRemotePort);
-      c.pid = le32(b + l.tcbPid);
+      ConnectionRecord c = decodeTcb(b, l, at);
       c.freed = poolType == 0;
       if (c.localPort == 0 || c.remotePort == 0 || c.pid % 4 != 0 || c.pid >= 0x40000) return true;
       out.connections.push_back(c);
     } else {
-      SocketRecord s;
-      s.address = at;
-      std::memcpy(s.localIp, b + l.aoLocalIp, 4);
-      s.port = be16(b + l.aoLocalPort);
-      s.protocol = le16(b + l.aoProtocol);
-      s.pid = le32(b + l.aoPid);
-      s.createTime = le64(b + l.aoCreateTime);
+      SocketRecord s = decodeAddrObj(b, l, at);
       s.freed = poolType == 0;
       if (s.createTime <= kFileTime1998 || s.createTime >= kFileTime2040 || s.pid % 4 != 0 || s.pid >= 0x40000 ||
           s.protocol > 255) {

@@ -149,24 +149,10 @@ class Tables {
   void emit(uint64_t va, Kind k, TcpipResult* out) {
     const uint8_t* b = obj_.data();
     if (k == Kind::kTcb) {
-      ConnectionRecord c;
-      c.address = va;
-      std::memcpy(c.localIp, b + l_.tcbLocalIp, 4);
-      std::memcpy(c.remoteIp, b + l_.tcbRemoteIp, 4);
-      c.localPort = be16(b + l_.tcbLocalPort);
-      c.remotePort = be16(b + l_.tcbRemotePort);
-      c.pid = le32(b + l_.tcbPid);
-      out->connections.push_back(c);
+      out->connections.push_back(decodeTcb(b, l_, va));
       connections_++;
     } else {
-      SocketRecord s;
-      s.address = va;
-      std::memcpy(s.localIp, b + l_.aoLocalIp, 4);
-      s.port = be16(b + l_.aoLocalPort);
-      s.protocol = le16(b + l_.aoProtocol);
-      s.pid = le32(b + l_.aoPid);
-      s.createTime = le64(b + l_.aoCreateTime);
-      out->sockets.push_back(s);
+      out->sockets.push_back(decodeAddrObj(b, l_, va));
       sockets_++;
     }
   }
@@ -281,6 +267,28 @@ bool scanData(AddressSpace& as, Tables& t, uint64_t base, uint32_t imageSize, co
 }
 
 }  // namespace
+
+ConnectionRecord decodeTcb(const uint8_t* b, const TcpipLayout& l, uint64_t address) {
+  ConnectionRecord c;
+  c.address = address;
+  std::memcpy(c.localIp, b + l.tcbLocalIp, 4);
+  std::memcpy(c.remoteIp, b + l.tcbRemoteIp, 4);
+  c.localPort = be16(b + l.tcbLocalPort);
+  c.remotePort = be16(b + l.tcbRemotePort);
+  c.pid = le32(b + l.tcbPid);
+  return c;
+}
+
+SocketRecord decodeAddrObj(const uint8_t* b, const TcpipLayout& l, uint64_t address) {
+  SocketRecord s;
+  s.address = address;
+  std::memcpy(s.localIp, b + l.aoLocalIp, 4);
+  s.port = be16(b + l.aoLocalPort);
+  s.protocol = le16(b + l.aoProtocol);
+  s.pid = le32(b + l.aoPid);
+  s.createTime = le64(b + l.aoCreateTime);
+  return s;
+}
 
 TcpipResult walkTcpip(AddressSpace& as, const TcpipLayout& l, uint64_t base, uint32_t imageSize, const PeInfo& pe,
                       const std::vector<TcpipRvas>& known, bool scan, const TcpipLimits& limits, Problems& problems) {

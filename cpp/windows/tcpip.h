@@ -47,6 +47,11 @@ struct SocketRecord {
   bool freed = false;       // pool scan: the block is free (a closed socket)
 };
 
+// The fields of one TCB / address object read from its bytes (`b`: l.tcbSize / l.aoSize bytes at `address`); the
+// table walk and the pool scan decode alike.
+ConnectionRecord decodeTcb(const uint8_t* b, const TcpipLayout& l, uint64_t address);
+SocketRecord decodeAddrObj(const uint8_t* b, const TcpipLayout& l, uint64_t address);
+
 struct TableLocation {
   bool found = false;
   std::string how;  // "rva:<set name>" or "scan"
