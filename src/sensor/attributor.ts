@@ -1,11 +1,12 @@
 /**
  * Attribution: which guest process owns a new flow. The first try is a lookup in the index built from the last
  * introspector walk (a Map hit, no guest access). Misses wait in a bounded pending list. Each missed flow is then
- * looked up once with the introspector's own search (batched: Linux reads only the fd tables that changed since
- * the last sweep, so a new connection of a running process costs no sweep); what that does not find waits for one
- * rate-limited refresh (a single bounded walk of the guest) that serves all of them. A lookup batch that misses has
- * walked the guest and counts as a walk, so a flood of new flows costs at most one walk per
- * `minRefreshIntervalMs` — it cannot pin a core. Walks are requests to an AsyncGuestIntrospector: with one on a
+ * looked up once with the introspector's own search (batched: Linux reads a small change signal per known fd
+ * table and only the changed tables' new descriptors, so a new connection of a running process costs no sweep);
+ * what that does not find waits for one rate-limited refresh (a single bounded walk of the guest) that serves all
+ * of them. A lookup batch that misses has walked the guest and counts as a walk (the flows still waiting for their
+ * own lookup are left to the next walk), so a flood of new flows costs at most one walk per `minRefreshIntervalMs`
+ * — it cannot pin a core. Walks are requests to an AsyncGuestIntrospector: with one on a
  * worker thread the packet path keeps running while the guest is opened and walked, and a flow stays pending
  * until the answer arrives (at most one walk is in flight). Every flow ends with an explicit outcome:
  *   attributed | inbound-to-listener | closed-before-attribution | unattributed (with a reason).
