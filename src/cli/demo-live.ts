@@ -194,6 +194,7 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
   let lab: Lab | undefined;
   let sensor: ChildProcess | undefined;
   let tcpdump: ChildProcess | undefined;
+  let sensorFeed: EventFeed | undefined;
   // Ctrl-C (or a kill) at any point: the guest, its tap and namespace, and our children go too.
   const teardownSync = (): void => {
     n.stopWaiting();
@@ -231,8 +232,14 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
     const feed = new EventFeed(sensor, (e) => {
       if (opts.json) process.stdout.write(JSON.stringify(e) + '\n');
     });
+    sensorFeed = feed;
     await feed.until(() => feed.log.find((l) => l.includes('"msg":"watching"')), 'sensor start', 120_000);
     n.say(`sensor watching (${n.elapsed()}): live capture on tap0, guest RAM read through live:${lab.ramPath}`);
+    // The guest program starts once the sensor knows the guest kernel: its first connection then shows what an
+    // attribution costs, not how long finding the kernel took (flows seen meanwhile would wait for it, not be lost).
+    const readyLine = await feed.until(() => feed.log.find((l) => l.includes('attribution running')), 'the guest kernel found in its RAM', 120_000);
+    const openMs = (JSON.parse(readyLine) as { ms?: number }).ms;
+    n.say(`guest kernel found in its RAM and walked once, with no symbol files, in ${openMs ?? '?'} ms`);
     // Recording starts after the sensor and stops before it: every packet in the file was also seen live.
     if (opts.keep) {
       mkdirSync(opts.keep, { recursive: true });
@@ -301,6 +308,14 @@ export async function runLive(labModule: LabModule, opts: LiveOptions): Promise<
     // A guest that did not boot, a sensor that died, an event that never came: say so, with what is known.
     n.stopWaiting();
     process.stderr.write(`parasight demo: the live run failed after ${n.elapsed()}: ${e instanceof Error ? e.message : String(e)}\n`);
+    const feed = sensorFeed;
+    if (feed && sensor) {
+      // The sensor's closing summary (packets, flows, attribution outcomes) and the events it did emit say where it
+      // stopped: no packets, no flow, or a flow whose owner was not found.
+      await stopChild(sensor, 'SIGTERM');
+      process.stderr.write(`sensor log (last lines):\n${feed.log.slice(-6).join('\n')}\n`);
+      process.stderr.write(`events emitted: ${feed.events.length ? feed.events.map((x) => `${x.type} ${describe(x)} ${x.attribution.outcome} (${x.attribution.reason ?? ''})`).join('; ') : 'none'}\n`);
+    }
     return 1;
   } finally {
     n.stopWaiting();

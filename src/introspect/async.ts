@@ -35,7 +35,8 @@ export interface AsyncGuestIntrospector {
   lookupConnection(tuple: GuestSocketTuple): Promise<ConnectionOwner | undefined>;
   /**
    * Owners of several new flows, each looked up with the introspector's own bounded search (see lookupMany()):
-   * `owners[i]` answers `tuples[i]`, null when not found; tuples past the end of the answer were not tried.
+   * `owners[i]` answers `tuples[i]`, null when not found. At most one walk per batch: after the first miss, the
+   * rest are answered from what that walk found.
    */
   lookupMany(tuples: GuestSocketTuple[]): Promise<Array<ConnectionOwner | null>>;
   memoryMap(pid: number): Promise<WithProblems<MemoryMapEntry>>;
@@ -75,16 +76,18 @@ export function takeSnapshot(intro: GuestIntrospector, refresh: boolean): GuestS
 
 /**
  * Looks flows up one by one with the introspector's own search (Linux: fd tables that changed since the last sweep,
- * then tasks created since; Windows: the tables). A miss has just walked the guest, so the lookup stops there: the
- * remaining flows wait for the next (rate-limited) snapshot instead of each paying a walk of their own. Found
- * owners' processes carry their executable paths. Shared by the worker and the calling-thread adapter.
+ * then tasks created since; Windows: the tables). A miss has just walked the guest, so the flows after it are
+ * answered from that fresh walk only (`walk: false`): at most one walk per batch, and a flow behind an unknown one
+ * does not wait for the next rate-limited walk. Found owners' processes carry their executable paths. Shared by the
+ * worker and the calling-thread adapter.
  */
 export function lookupMany(intro: GuestIntrospector, tuples: GuestSocketTuple[]): Array<ConnectionOwner | null> {
   const owners: Array<ConnectionOwner | null> = [];
+  let walked = false;
   for (const t of tuples) {
-    const o = intro.lookupConnection(t);
+    const o = intro.lookupConnection(t, walked ? { walk: false } : undefined);
     owners.push(o ?? null);
-    if (!o) break;
+    if (!o) walked = true;
   }
   const pids: number[] = [];
   for (const o of owners) if (o?.process && o.process.path === undefined) pids.push(o.pid);

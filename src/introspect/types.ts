@@ -63,6 +63,14 @@ export interface GuestProcess {
 }
 
 /** Guest endpoint first (ARCHITECTURE.md "Shapes": local = guest). */
+export interface LookupOptions {
+  /**
+   * false: answer from what is already known (the snapshot and what earlier lookups added to it), never walking the
+   * guest. For the rest of a batch once one lookup has just walked it: the snapshot is as fresh as it gets.
+   */
+  walk?: boolean;
+}
+
 export interface GuestSocketTuple {
   proto: Protocol;
   family: IpFamily;
@@ -142,9 +150,10 @@ export interface GuestIntrospector {
   sockets(): WithProblems<GuestSocket>;
   /**
    * Owner of a connection seen on the wire (guest endpoint first). Answers from the current snapshot; on a miss,
-   * refreshes with one bounded walk and tries again. `undefined` when the guest holds no such connection.
+   * refreshes with one bounded walk and tries again (unless `walk: false`). `undefined` when the guest holds no such
+   * connection.
    */
-  lookupConnection(tuple: GuestSocketTuple): ConnectionOwner | undefined;
+  lookupConnection(tuple: GuestSocketTuple, options?: LookupOptions): ConnectionOwner | undefined;
   memoryMap(pid: number): WithProblems<MemoryMapEntry>;
   /** Re-walks the guest (the guest is running: snapshots go stale). */
   refresh(): void;

@@ -57,6 +57,9 @@ interface Pending {
   looked: boolean;
 }
 
+/** The reason given to flows that are neither TCP nor UDP. */
+export const NOT_A_SOCKET_FLOW = 'not-tcp-or-udp: only TCP and UDP flows are owned by sockets the guest walk finds';
+
 /** Flows per lookup batch: one request; a batch stops at its first miss anyway. */
 const LOOKUP_BATCH = 64;
 
@@ -186,6 +189,9 @@ export class Attributor {
     const now = Date.now();
     if (!this.introspector) return this.finish(record, now, now, 'unattributed', 'no-introspector');
     if (this.state === 'failed') return this.finish(record, now, now, 'unattributed', this.openFailure());
+    // ICMP, ICMPv6 (neighbour discovery), GRE...: not a TCP or UDP socket's, so there is nothing to look up (and a
+    // lookup would miss, costing a walk and holding up the real flows behind it).
+    if (record.proto !== 6 && record.proto !== 17) return this.finish(record, now, now, 'unattributed', NOT_A_SOCKET_FLOW);
     if (this.indexed && this.tryResolve(record, now, now)) return;
     if (this.pending.size >= this.opts.maxPending) return this.finish(record, now, now, 'unattributed', 'attribution-backlog');
     this.pending.set(record.flowId, { record, since: now, attempts: 0, closed: false, looked: false });

@@ -70,7 +70,10 @@ export const watch: Command = {
     const log = pino({ name: 'parasight-watch', base: undefined }, process.stderr);
     sensor.on('error', (e) => log.error({ err: e.message }, 'sensor error (a failed policy reload keeps the previous policy)'));
     sensor.on('policy-reloaded', (g) => log.info({ generation: g }, 'policy reloaded'));
-    log.info({ vm: src.vm.name, iface: src.vm.iface ?? null, pcap: src.pcap ?? null, enforce: v.enforce === true, memory: src.vm.memory ?? null }, 'watching');
+    // Logged once packets are being kept: live, after the capture handle is active (a caller that waits for this
+    // line and then makes traffic must not race the ring's setup, which takes a while under load).
+    const watching = (): void =>
+      log.info({ vm: src.vm.name, iface: src.vm.iface ?? null, pcap: src.pcap ?? null, enforce: v.enforce === true, memory: src.vm.memory ?? null }, 'watching');
     if (metricsPort !== undefined) {
       try {
         await sensor.serveMetrics(metricsPort);
@@ -83,6 +86,7 @@ export const watch: Command = {
     process.on('SIGHUP', onHup);
     try {
       if (src.pcap) {
+        watching();
         const progress = fileProgress(`reading ${src.pcap}`);
         await sensor.readPcap(src.pcap, undefined, { onProgress: progress?.update });
         progress?.done();
@@ -92,14 +96,17 @@ export const watch: Command = {
       } else {
         // Capture starts at once; discovery runs on a worker meanwhile (a guest that cannot be opened ends the run).
         sensor.start();
+        watching();
         const stopped = new Promise<void>((resolve) => {
           const stop = (): void => resolve();
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
           if (durationMs !== undefined) setTimeout(stop, durationMs).unref();
         });
+        const openedAt = Date.now();
         const ready = sensor.ready();
-        ready.catch(() => {}); // seen by the race below, or moot once stopped
+        // When attribution can start: a slow or stuck guest open is then visible in the log, not only as silence.
+        ready.then(() => log.info({ ms: Date.now() - openedAt }, 'guest open and walked once: attribution running'), () => {});
         await Promise.race([ready, stopped]);
         await stopped;
       }
@@ -112,6 +119,7 @@ export const watch: Command = {
         {
           packets: vm.decode.frames,
           malformed: vm.decode.malformed,
+          captureReceived: vm.capture?.received ?? null,
           captureDropped: vm.capture?.dropped ?? null,
           flows: vm.flows.created,
           attribution: vm.attribution.outcomes,

@@ -17,6 +17,7 @@ import type {
   GuestProcess,
   GuestSocket,
   GuestSocketTuple,
+  LookupOptions,
   MemoryMapEntry,
   Problem,
   ProcessListOptions,
@@ -191,7 +192,7 @@ export class LinuxIntrospector implements GuestIntrospector {
     return this.#current().sockets;
   }
 
-  lookupConnection(tuple: GuestSocketTuple): ConnectionOwner | undefined {
+  lookupConnection(tuple: GuestSocketTuple, options?: LookupOptions): ConnectionOwner | undefined {
     const snap = this.#current();
     // Fast path: the sensor hands over canonical text (what its decoder prints); anything else is canonicalised
     // before the index is declared a miss.
@@ -204,6 +205,7 @@ export class LinuxIntrospector implements GuestIntrospector {
     // Already canonical (what the sensor hands over): the same keys would miss again.
     if (local.text !== la || remote.text !== ra) hit = this.#fromIndex(snap, tuple, local.text, remote.text);
     if (hit) return this.#fromSnapshot(snap, hit);
+    if (options?.walk === false) return undefined;
     // One bounded walk: changed fd tables the last sweep knew (those that changed lately first), then tasks created
     // since, else a full sweep that becomes the snapshot.
     const r = this.#native.linux_find(this.#walker, PROTO_NUMBER[tuple.proto], tuple.localPort, tuple.remotePort, local.bytes, remote.bytes);

@@ -24,6 +24,7 @@ import type {
   GuestProcess,
   GuestSocket,
   GuestSocketTuple,
+  LookupOptions,
   MemoryMapEntry,
   Problem,
   WithProblems,
@@ -281,9 +282,9 @@ export class WindowsIntrospector implements GuestIntrospector {
     return this.#current().otherSockets;
   }
 
-  lookupConnection(tuple: GuestSocketTuple): ConnectionOwner | undefined {
+  lookupConnection(tuple: GuestSocketTuple, options?: LookupOptions): ConnectionOwner | undefined {
     const first = this.#answer(tuple, 'snapshot');
-    if (first) return first;
+    if (first || options?.walk === false) return first;
     this.refresh();
     return this.#answer(tuple, 'refresh');
   }

@@ -9,6 +9,7 @@ import type { ConnectionOwner, GuestInfo, GuestSocketTuple } from '../../../src/
 import type { SensorEvent } from '../../../src/events/event.js';
 import { buildFrame } from '../../fixtures/packets/frames.js';
 import { MemoryIntrospector } from '../../fixtures/introspect/memory-introspector.js';
+import { NOT_A_SOCKET_FLOW } from '../../../src/sensor/attributor.js';
 
 const GUEST = '10.0.0.2';
 
@@ -104,7 +105,6 @@ describe('attribution through an asynchronous introspector', () => {
     intro.openGate.resolve(await intro.info());
     await until(() => intro.walks.length === 1, 'the first walk starts');
     // Packets keep flowing during the walk: a new flow waits, no second walk starts.
-    intro.guest.pendingConnections.push(intro.guest.connection(100, 'tcp', GUEST, 40001, '192.0.2.2', 443));
     s.ingest(frame(40001, '192.0.2.2'), 2);
     await tick(30);
     expect(intro.walks).toHaveLength(1);
@@ -118,8 +118,11 @@ describe('attribution through an asynchronous introspector', () => {
     expect(s.metrics().vms[0]!.attribution.pending).toBe(1);
     await tick(30);
     expect(intro.walks).toHaveLength(1);
-    // The guest shows the connection only after a re-walk: the lookup misses, and the next walk finds it.
+    // The guest shows the connection only after the lookup's own walk: the lookup misses, and the next walk finds it.
+    const refreshes = intro.guest.refreshes;
     intro.lookups[0]!.resolve();
+    await until(() => intro.guest.refreshes === refreshes + 1, 'the lookup walks the guest');
+    intro.guest.pendingConnections.push(intro.guest.connection(100, 'tcp', GUEST, 40001, '192.0.2.2', 443));
     await until(() => intro.walks.length === 2, 'the next walk starts');
     intro.walks[1]!.resolve();
     await until(() => events.length === 2, 'the second flow is attributed');
@@ -163,7 +166,39 @@ describe('attribution through an asynchronous introspector', () => {
     expect(new Set(events.map((e) => e.attribution.outcome))).toEqual(new Set(['unattributed']));
     // Only the first batch was looked up flow by flow: its miss walked the guest, so nobody else got a lookup.
     expect(intro.lookups).toHaveLength(1);
+    // That batch of 64 walked the guest once (its first miss), not once per flow; then the two walks.
+    expect(intro.guest.refreshes).toBe(3);
     expect(s.metrics().vms[0]!.attribution).toMatchObject({ pending: 0, lookups: 1, refreshes: 3 });
+  });
+
+  it('a flow behind an unknown one in the same batch is answered by the walk that miss made, not by the next one', async () => {
+    const intro = new GatedIntrospector();
+    const { events, s } = setup(intro);
+    await firstWalkDone(intro);
+    intro.guest.addProcess(400, 'apt');
+    // Visible from the next walk on: the first lookup's miss is that walk.
+    intro.guest.pendingConnections.push(intro.guest.connection(400, 'tcp', GUEST, 40201, '192.0.2.80', 443));
+    s.ingest(frame(40200, '198.51.100.66'), 1); // nothing in the guest owns this one
+    s.ingest(frame(40201, '192.0.2.80'), 1);
+    await until(() => intro.lookups.length === 1, 'the lookup starts');
+    intro.lookups[0]!.resolve();
+    await until(() => events.length === 1, 'the known flow is attributed');
+    expect(events[0]).toMatchObject({ flow: { lport: 40201 }, process: { pid: 400, name: 'apt' }, attribution: { outcome: 'attributed' } });
+    expect(intro.walks).toHaveLength(1);
+    expect(intro.guest.refreshes).toBe(1);
+  });
+
+  it('ICMP and other non-socket flows get their outcome at once, with no lookup and no walk', async () => {
+    const intro = new GatedIntrospector();
+    const { events, s } = setup(intro);
+    await firstWalkDone(intro);
+    s.ingest(buildFrame({ src: GUEST, dst: '192.0.2.9', proto: 'icmp' }), 1);
+    s.ingest(buildFrame({ src: GUEST, dst: '192.0.2.9', proto: 47 }), 1);
+    await until(() => events.length === 2, 'both flows have their outcome');
+    for (const e of events) expect(e.attribution).toMatchObject({ outcome: 'unattributed', reason: NOT_A_SOCKET_FLOW });
+    await tick(30);
+    expect(intro.lookups).toHaveLength(0);
+    expect(intro.walks).toHaveLength(1);
   });
 
   it('close() while a walk is in flight: pending flows end as "sensor closed"; the late answer is ignored', async () => {
