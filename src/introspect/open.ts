@@ -87,10 +87,12 @@ function openLinuxFromMemory(memory: Memory, options: IntrospectorOptions, owns:
   return LinuxIntrospector.open(memory, { profile: new Profile(`linux-${release} (from guest memory)`, doc), ownMemory: owns });
 }
 
-const builtin: Array<{ os: GuestOs; open: BuiltinOpener }> = [
-  { os: 'linux', open: openLinux },
-  { os: 'windows', open: openWindows },
-  { os: 'linux', open: openLinuxFromMemory },
+// `name` is what an error's "tried" list says: which recogniser looked at the guest and passed. `profile`: runs only
+// with (true) or only without (false) a profile file; the others never looked at the guest.
+const builtin: Array<{ os: GuestOs; name: string; profile?: boolean; open: BuiltinOpener }> = [
+  { os: 'linux', name: 'linux (with the profile given)', profile: true, open: openLinux },
+  { os: 'windows', name: 'windows xp/2003 x86', open: openWindows },
+  { os: 'linux', name: 'linux (BTF and kallsyms in guest memory)', profile: false, open: openLinuxFromMemory },
 ];
 
 /** The first registered opener (of this thread) that recognises the guest; `tried` collects the others' names. */
@@ -116,9 +118,10 @@ export function openIntrospector(source: IntrospectorSpec | Memory | string, opt
   const mem = source instanceof Memory ? source : openMemory(spec.memory);
   for (const b of builtin) {
     if (spec.os !== undefined && b.os !== spec.os) continue;
+    if (b.profile !== undefined && b.profile !== (spec.profile !== undefined)) continue;
     const intro = b.open(mem, spec, !(source instanceof Memory));
     if (intro) return intro;
-    tried.push(b.os);
+    tried.push(b.name);
   }
   if (!(source instanceof Memory)) mem.close();
   throw new ParasightError(`no introspector for this guest: ${spec.memory} (tried: ${tried.join(', ') || 'none'})`, {

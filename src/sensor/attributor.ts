@@ -26,7 +26,10 @@ export interface AttributorOptions {
   maxWaitMs?: number;
   /** More pending flows than this are declared unattributed at once (reason "attribution-backlog"). */
   maxPending?: number;
-  /** New flows arriving within this window share one walk (ms). */
+  /**
+   * New flows arriving within this window share one lookup batch or walk (ms, default 1: the new flows of one capture
+   * read arrive in the same turn of the event loop anyway, and every ms here is attribution latency).
+   */
   batchDelayMs?: number;
 }
 
@@ -151,7 +154,7 @@ export class Attributor {
       maxAttempts: options.maxAttempts ?? 3,
       maxWaitMs: options.maxWaitMs ?? 3000,
       maxPending: options.maxPending ?? 4096,
-      batchDelayMs: options.batchDelayMs ?? 5,
+      batchDelayMs: options.batchDelayMs ?? 1,
     };
     this.state = introspector ? 'opening' : 'none';
   }
