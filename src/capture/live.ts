@@ -5,6 +5,7 @@
  * dropped half of a 1000-packet burst, while a ~10 ms buffer timeout (TPACKET_V3 blocks), a small snaplen (we only
  * need headers) and a large ring lost nothing in a 100k burst. Drops are reported from pcap's own counters.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ParasightError } from '../errors.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../decode/packet.js';
@@ -22,8 +23,17 @@ export interface LiveCaptureOptions {
   promiscuous?: boolean;
 }
 
+/** node-pcap's native session: the read callback its poll handler calls, and the dispatch that callback runs. */
+interface PcapNativeSession {
+  read_callback: (() => void) | undefined;
+  dispatch(buf: Buffer, header: Buffer): number;
+}
+
 interface PcapSessionLike {
   link_type: string;
+  session: PcapNativeSession;
+  buf: Buffer;
+  header: Buffer;
   on(event: 'packet', fn: (p: { buf: Buffer; header: Buffer }) => void): unknown;
   stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
   close(): void;
@@ -68,8 +78,11 @@ export class LiveCapture {
   private session: PcapSessionLike | undefined;
   private frames = 0;
   private last: CaptureStats = { frames: 0, received: 0, dropped: 0, ifDropped: 0 };
+  /** Why the capture stopped by itself (the interface went away), once it has. */
+  lost: ParasightError | undefined;
 
-  constructor(iface: string, sink: FrameSink, options: LiveCaptureOptions = {}) {
+  /** `onLost`: the capture stopped by itself (the interface was removed, e.g. the VM shut down and its tap went). */
+  constructor(iface: string, sink: FrameSink, options: LiveCaptureOptions = {}, onLost?: (e: ParasightError) => void) {
     const pcap = loadPcap();
     this.iface = iface;
     try {
@@ -95,12 +108,35 @@ export class LiveCapture {
       this.frames++;
       sink(buf, 0, caplen, header.readUInt32LE(12), header.readUInt32LE(0) * 1000 + header.readUInt32LE(4) / 1000, lt);
     });
+    // node-pcap drops dispatch()'s result: a read error (-1) is lost, and libuv, seeing the socket's error, stops
+    // polling, so the capture would end in silence (and a CLI with nothing else to wait for would exit 0). The same
+    // read, with its result looked at.
+    const s = this.session;
+    s.session.read_callback = () => {
+      if (s.session.dispatch(s.buf, s.header) === -1 && this.session === s) this.stopLost(onLost);
+    };
+  }
+
+  private stopLost(onLost: ((e: ParasightError) => void) | undefined): void {
+    const gone = !existsSync(`/sys/class/net/${this.iface}`);
+    this.lost = new ParasightError(
+      gone
+        ? `capture on ${this.iface} stopped: the interface is gone (the VM shut down or its tap was removed)`
+        : `capture on ${this.iface} stopped: libpcap could not read from it (is the interface down?)`,
+      { code: 'SOURCE_GONE', source: this.iface },
+    );
+    this.close();
+    onLost?.(this.lost);
   }
 
   stats(): CaptureStats {
     if (this.session) {
-      const s = this.session.stats();
-      this.last = { frames: this.frames, received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop };
+      try {
+        const s = this.session.stats();
+        this.last = { frames: this.frames, received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop };
+      } catch {
+        // The interface is gone: the counters read before stand.
+      }
     }
     return { ...this.last, frames: this.frames };
   }

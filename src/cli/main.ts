@@ -49,12 +49,16 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`parasight: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 70;
-  },
-);
+/**
+ * Exits once what was written has gone out. Explicitly: a closed live capture (node-pcap) keeps its poll handle until
+ * one more packet arrives on the interface, so on an idle interface the process would otherwise never end.
+ */
+function exit(code: number): void {
+  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+main(process.argv.slice(2)).then(exit, (err: unknown) => {
+  process.stderr.write(`parasight: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  exit(70);
+});

@@ -162,8 +162,10 @@ export class Sensor extends EventEmitter<SensorEventMap> {
   start(): this {
     for (const [name, vm] of this.vms) {
       if (!vm.options.iface || vm.capture) continue;
-      vm.capture = new LiveCapture(vm.options.iface, vm.pipeline.onFrame, { filter: vm.pipeline.matcher.bpfFilter(), ...vm.options.capture });
-      void name;
+      vm.capture = new LiveCapture(vm.options.iface, vm.pipeline.onFrame, { filter: vm.pipeline.matcher.bpfFilter(), ...vm.options.capture }, (e) => {
+        // Its interface went away (the VM stopped): said as an error with code SOURCE_GONE; the other VMs go on.
+        if (this.listenerCount('error') > 0) this.emit('error', new ParasightError(`VM ${name}: ${e.message}`, { code: 'SOURCE_GONE', source: e.source, cause: e }));
+      });
     }
     if (!this.expiryTimer) {
       // Live flows also expire while no packets arrive.

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { UsageError, EXIT_FINDINGS, EXIT_OK, type Command } from '../command.js';
 import { parseArgs } from 'node:util';
 import { createSensor } from '../../sensor/sensor.js';
+import { ParasightError } from '../../errors.js';
 import { NdjsonWriter } from '../../events/stream.js';
 import type { SensorEvent } from '../../events/event.js';
 import { fileProgress } from '../progress.js';
@@ -68,7 +69,18 @@ export const watch: Command = {
     });
     // Operational logs: JSON lines on stderr (events go to stdout).
     const log = pino({ name: 'parasight-watch', base: undefined }, process.stderr);
-    sensor.on('error', (e) => log.error({ err: e.message }, 'sensor error (a failed policy reload keeps the previous policy)'));
+    // A capture whose interface went away ends the watch (after the summary), with that error.
+    let captureLost: ParasightError | undefined;
+    let stopWatching: (() => void) | undefined;
+    sensor.on('error', (e) => {
+      if (e instanceof ParasightError && e.code === 'SOURCE_GONE' && src.vm.iface !== undefined) {
+        captureLost = e;
+        log.error({ err: e.message }, 'capture stopped');
+        stopWatching?.();
+        return;
+      }
+      log.error({ err: e.message }, 'sensor error (a failed policy reload keeps the previous policy)');
+    });
     sensor.on('policy-reloaded', (g) => log.info({ generation: g }, 'policy reloaded'));
     // Logged once packets are being kept: live, after the capture handle is active (a caller that waits for this
     // line and then makes traffic must not race the ring's setup, which takes a while under load).
@@ -99,6 +111,7 @@ export const watch: Command = {
         watching();
         const stopped = new Promise<void>((resolve) => {
           const stop = (): void => resolve();
+          stopWatching = stop;
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
           if (durationMs !== undefined) setTimeout(stop, durationMs).unref();
@@ -130,6 +143,7 @@ export const watch: Command = {
         `${vm.decode.frames} packets (${vm.decode.malformed} malformed), ${vm.flows.created} flows, ${m.events.emitted} events`,
       );
     }
+    if (captureLost) throw captureLost;
     return findings > 0 ? EXIT_FINDINGS : EXIT_OK;
   },
 };
