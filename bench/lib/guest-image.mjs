@@ -1,7 +1,7 @@
 // Synthetic IA-32e guest images for benchmarks: `pages` 4 KiB data pages mapped at a virtual base through real
 // 4-level page tables (4 KiB PTEs, so every page is its own translation), written to a file. Data pages are laid
 // out physically contiguous in virtual order, so "the same bytes" for a reference memcpy is one contiguous range.
-import { writeFileSync, existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { scratchDir } from './harness.mjs';
 
@@ -69,6 +69,20 @@ export function dataFile(bytes, name = `parasight-bench-file-${bytes}.bin`) {
   for (let done = 0; done < bytes; done += chunk.length) parts.push(chunk.subarray(0, Math.min(chunk.length, bytes - done)));
   writeFileSync(path, Buffer.concat(parts));
   return path;
+}
+
+/**
+ * An image of `mib` MiB of noise written 1 MiB at a time: no kernel structure survives a discovery filter, so a scan
+ * for one reads every byte (the worst case).
+ */
+export function noiseImage(path, mib) {
+  const fd = openSync(path, 'w');
+  const buf = Buffer.alloc(1 << 20);
+  for (let off = 0; off < mib << 20; off += buf.length) {
+    for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE((Math.imul(off + i, 2654435761) ^ 0x5bd1e995) >>> 0, i);
+    writeSync(fd, buf, 0, buf.length, off);
+  }
+  closeSync(fd);
 }
 
 /** Deterministic pseudo-random integers in [0, n). */

@@ -8,11 +8,12 @@
 //     (event-loop utilisation), per mode; and the round trip of an empty request to the worker
 // Run alone (`node bench/trials/sensor-offthread.mjs [--quick]`, needs the addon and `npm run build:ts`) or through
 // the bench runner.
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { emit, eventLoopStall as stall, parasight, quick, row, scratchDir } from '../lib/harness.mjs';
 import { windowsFixture } from '../lib/windows-fixture.mjs';
+import { noiseImage } from '../lib/guest-image.mjs';
 
 const TRIAL = 'sensor-offthread';
 const RUNS = quick || process.argv.includes('--quick') ? 2 : 5;
@@ -41,15 +42,7 @@ buildImage(
   }),
   image,
 );
-{
-  const fd = openSync(noKernel, 'w');
-  const buf = Buffer.alloc(1 << 20);
-  for (let off = 0; off < MIB << 20; off += buf.length) {
-    for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE((Math.imul(off + i, 2654435761) ^ 0x5bd1e995) >>> 0, i);
-    writeSync(fd, buf, 0, buf.length, off);
-  }
-  closeSync(fd);
-}
+noiseImage(noKernel, MIB);
 
 const log = (s) => process.stderr.write(s + '\n');
 const ms = (ns) => (ns / 1e6).toFixed(2);

@@ -7,10 +7,11 @@
 //   - warm lookupConnection p50/p99, hits answered from the snapshot
 // Run alone (`node bench/trials/windows-introspect.mjs`, needs `npm run build:ts` and the addon) or through the
 // bench runner. The fixture builder (TypeScript, under test/) is transpiled into build/bench first.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { emit, parasight, quick as quickRunner, row, scratchDir, timeNs } from '../lib/harness.mjs';
 import { windowsFixture } from '../lib/windows-fixture.mjs';
+import { noiseImage } from '../lib/guest-image.mjs';
 
 const TRIAL = 'windows-introspect';
 const quick = quickRunner || process.argv.includes('--quick');
@@ -49,15 +50,7 @@ const truth = buildImage(
   image,
 );
 // Same size, noise only: no dispatcher header survives the filter, so discovery scans every byte.
-{
-  const fd = openSync(noKernel, 'w');
-  const buf = Buffer.alloc(1 << 20);
-  for (let off = 0; off < MIB << 20; off += buf.length) {
-    for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE((Math.imul(off + i, 2654435761) ^ 0x5bd1e995) >>> 0, i);
-    writeSync(fd, buf, 0, buf.length, off);
-  }
-  closeSync(fd);
-}
+noiseImage(noKernel, MIB);
 const bytes = MIB << 20;
 
 try {
