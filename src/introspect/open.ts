@@ -58,8 +58,8 @@ function openWindows(memory: Memory, options: IntrospectorOptions, owns: boolean
   }
 }
 
-// Linux needs a profile generated from the guest's kernel (`parasight profile`): without one, or with a
-// profile of another OS, this opener passes.
+// Linux with a profile generated from the guest's kernel (`parasight profile`); with a profile of another OS, this
+// opener passes. The table below runs it only when a profile was given (the check narrows the type).
 function openLinux(memory: Memory, options: IntrospectorOptions, owns: boolean): GuestIntrospector | undefined {
   if (options.profile === undefined) return undefined;
   const profile = Profile.load(options.profile);
@@ -73,9 +73,9 @@ function openLinux(memory: Memory, options: IntrospectorOptions, owns: boolean):
 }
 
 // No profile at all: a Linux kernel with BTF carries what a profile holds (types and kallsyms) in its own image.
-// Tried last, after the cheaper recognisers, because it scans the resident RAM.
+// Tried last, after the cheaper recognisers, because it scans the resident RAM; the table below runs it only when no
+// profile was given.
 function openLinuxFromMemory(memory: Memory, options: IntrospectorOptions, owns: boolean): GuestIntrospector | undefined {
-  if (options.profile !== undefined) return undefined;
   let doc;
   try {
     doc = linuxProfileFromMemory(memory).doc;

@@ -62,7 +62,6 @@ export interface GuestProcess {
   foundBy: string;
 }
 
-/** Guest endpoint first (ARCHITECTURE.md "Shapes": local = guest). */
 export interface LookupOptions {
   /**
    * false: answer from what is already known (the snapshot and what earlier lookups added to it), never walking the
@@ -71,6 +70,7 @@ export interface LookupOptions {
   walk?: boolean;
 }
 
+/** Guest endpoint first (ARCHITECTURE.md "Shapes": local = guest). */
 export interface GuestSocketTuple {
   proto: Protocol;
   family: IpFamily;

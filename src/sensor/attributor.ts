@@ -63,7 +63,7 @@ interface Pending {
 /** The reason given to flows that are neither TCP nor UDP. */
 export const NOT_A_SOCKET_FLOW = 'not-tcp-or-udp: only TCP and UDP flows are owned by sockets the guest walk finds';
 
-/** Flows per lookup batch: one request; a batch stops at its first miss anyway. */
+/** Flows per lookup batch: one request, and at most one walk (its first miss). */
 const LOOKUP_BATCH = 64;
 
 function tupleOf(r: ConnectionRecord): GuestSocketTuple {
