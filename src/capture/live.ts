@@ -5,7 +5,6 @@
  * dropped half of a 1000-packet burst, while a ~10 ms buffer timeout (TPACKET_V3 blocks), a small snaplen (we only
  * need headers) and a large ring lost nothing in a 100k burst. Drops are reported from pcap's own counters.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ParasightError } from '../errors.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../decode/packet.js';
@@ -78,8 +77,6 @@ export class LiveCapture {
   private session: PcapSessionLike | undefined;
   private frames = 0;
   private last: CaptureStats = { frames: 0, received: 0, dropped: 0, ifDropped: 0 };
-  /** Why the capture stopped by itself (the interface went away), once it has. */
-  lost: ParasightError | undefined;
 
   /** `onLost`: the capture stopped by itself (the interface was removed, e.g. the VM shut down and its tap went). */
   constructor(iface: string, sink: FrameSink, options: LiveCaptureOptions = {}, onLost?: (e: ParasightError) => void) {
@@ -118,15 +115,14 @@ export class LiveCapture {
   }
 
   private stopLost(onLost: ((e: ParasightError) => void) | undefined): void {
-    const gone = !existsSync(`/sys/class/net/${this.iface}`);
-    this.lost = new ParasightError(
-      gone
-        ? `capture on ${this.iface} stopped: the interface is gone (the VM shut down or its tap was removed)`
-        : `capture on ${this.iface} stopped: libpcap could not read from it (is the interface down?)`,
+    // Not told apart: while a removed interface is being unregistered it still shows in sysfs, so "gone" vs "down"
+    // would be a guess.
+    const lost = new ParasightError(
+      `capture on ${this.iface} stopped: the interface went down or was removed (the VM shut down, its tap went away)`,
       { code: 'SOURCE_GONE', source: this.iface },
     );
     this.close();
-    onLost?.(this.lost);
+    onLost?.(lost);
   }
 
   stats(): CaptureStats {

@@ -90,6 +90,6 @@ describe.skipIf(!isRoot)('parasight watch: how a live watch ends', () => {
     expect(ended.code, run.stderr()).toBe(2);
     expect(run.stderr()).toMatch(/"msg":"capture stopped"/);
     expect(run.stderr()).toMatch(/"msg":"0 packets/);
-    expect(run.stderr()).toMatch(/capture on gone0 stopped: the interface is gone .*\[SOURCE_GONE\]/);
+    expect(run.stderr()).toMatch(/capture on gone0 stopped: the interface went down or was removed .*\[SOURCE_GONE\]/);
   }, 30_000);
 });

@@ -73,7 +73,8 @@ export const watch: Command = {
     let captureLost: ParasightError | undefined;
     let stopWatching: (() => void) | undefined;
     sensor.on('error', (e) => {
-      if (e instanceof ParasightError && e.code === 'SOURCE_GONE' && src.vm.iface !== undefined) {
+      // Only this VM's capture says SOURCE_GONE with its interface as the source (a guest memory source can be gone too).
+      if (e instanceof ParasightError && e.code === 'SOURCE_GONE' && src.vm.iface !== undefined && e.source === src.vm.iface) {
         captureLost = e;
         log.error({ err: e.message }, 'capture stopped');
         stopWatching?.();
@@ -106,9 +107,7 @@ export const watch: Command = {
         await sensor.ready();
         await sensor.settle();
       } else {
-        // Capture starts at once; discovery runs on a worker meanwhile (a guest that cannot be opened ends the run).
-        sensor.start();
-        watching();
+        // The signal handlers come first: a caller may stop us as soon as it reads "watching".
         const stopped = new Promise<void>((resolve) => {
           const stop = (): void => resolve();
           stopWatching = stop;
@@ -116,6 +115,9 @@ export const watch: Command = {
           process.once('SIGTERM', stop);
           if (durationMs !== undefined) setTimeout(stop, durationMs).unref();
         });
+        // Capture starts at once; discovery runs on a worker meanwhile (a guest that cannot be opened ends the run).
+        sensor.start();
+        watching();
         const openedAt = Date.now();
         const ready = sensor.ready();
         // When attribution can start: a slow or stuck guest open is then visible in the log, not only as silence.
